@@ -1,0 +1,30 @@
+"""Errors for bad input data: every message names the file and, where known, the line."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class DataError(ValueError):
+    """Input data that cannot be used (missing, malformed, empty, out of the task's label set)."""
+
+
+class DataFormatError(DataError):
+    def __init__(self, path: str | Path, line: int | None, message: str):
+        self.path, self.line = Path(path), line
+        where = f"{path}:{line}" if line is not None else str(path)
+        super().__init__(f"{where}: {message}")
+
+
+def read_text_lines(path: str | Path, encoding: str = "utf-8") -> list[str]:
+    """The file's lines without line endings; a decoding error names the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}")
+    lines = []
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                lines.append(raw.decode(encoding).rstrip("\r\n"))
+            except UnicodeDecodeError as error:
+                raise DataFormatError(path, number, f"not valid {encoding} ({error.reason} at byte {error.start})") from None
+    return lines
