@@ -1,0 +1,106 @@
+"""Column files for tagging (CoNLL-2003 and users' own): one token per line, blank lines between sentences.
+
+    EU NNP I-NP I-ORG          <- columns split on whitespace; pick the token and the label column
+    rejects VBZ I-VP O
+                               <- one or more blank lines end a sentence
+    -DOCSTART- -X- O O         <- document separators (token == `docstart`) are skipped
+
+Every non-blank line (separators included) must have as many columns as the file's first one. Label schemes:
+  "iob1"  CoNLL-2003 NER/chunk tags (I- by default, B- only between touching same-type chunks),
+          converted to IOB2 on load so that span metrics and CRF constraints see one chunk start per chunk;
+  "iob2", "bioes"  kept as they are, after checking each label has that scheme's form;
+  "none"  plain tags such as POS, kept as they are.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from elmo_bench.data.errors import DataError, DataFormatError, read_text_lines
+
+SCHEME_PREFIXES = {"iob1": "BI", "iob2": "BI", "bioes": "BIES", "none": None}
+
+
+@dataclass(frozen=True)
+class TaggedSentence:
+    tokens: tuple[str, ...]
+    labels: tuple[str, ...]
+    line: int  # 1-based line of the first token in the file
+
+
+def read_column_file(
+    path: str | Path,
+    token_column: int = 0,
+    label_column: int = -1,
+    scheme: str = "iob1",
+    docstart: str | None = "-DOCSTART-",
+) -> list[TaggedSentence]:
+    """The file's sentences; labels in IOB2 when scheme is "iob1". Errors name the file and line."""
+    if scheme not in SCHEME_PREFIXES:
+        raise ValueError(f"unknown tag scheme {scheme!r}; expected one of {sorted(SCHEME_PREFIXES)}")
+    lines = read_text_lines(path)
+    if lines:
+        lines[0] = lines[0].removeprefix("\ufeff")  # editors on Windows add a byte-order mark
+    sentences = []
+    for block in _sentence_blocks(path, lines, token_column, label_column, docstart):
+        tokens = tuple(fields[token_column] for _, fields in block)
+        labels = [_checked_label(path, number, fields[label_column], scheme) for number, fields in block]
+        if scheme == "iob1":
+            labels = iob1_to_iob2(labels)
+        sentences.append(TaggedSentence(tokens, tuple(labels), line=block[0][0]))
+    if not sentences:
+        raise DataError(f"{path}: no sentences (empty, or only blank lines and document separators)")
+    return sentences
+
+
+def _sentence_blocks(path, lines, token_column, label_column, docstart):
+    """Yields each sentence as a list of (line number, fields); checks column counts and indices."""
+    expected = None  # the column count of the first non-blank line, which every later one must match
+    block = []
+    for number, line in enumerate(lines, start=1):
+        fields = line.split()
+        if fields and expected is None:
+            expected = len(fields)
+            for name, index in (("token_column", token_column), ("label_column", label_column)):
+                if not -expected <= index < expected:
+                    raise DataFormatError(path, number, f"{name}={index} is out of range for {expected} columns")
+        if fields and len(fields) != expected:
+            message = f"expected {expected} columns (as on the first non-blank line), found {len(fields)}"
+            raise DataFormatError(path, number, message)
+        # A document separator also ends a sentence, in case a file omits the blank line before it.
+        if not fields or fields[token_column] == docstart:
+            if block:
+                yield block
+            block = []
+        else:
+            block.append((number, fields))
+    if block:
+        yield block
+
+
+def _checked_label(path, number: int, label: str, scheme: str) -> str:
+    prefixes = SCHEME_PREFIXES[scheme]
+    if prefixes is not None and not _is_chunk_label(label, prefixes):
+        expected = " / ".join(["O"] + [f"{prefix}-TYPE" for prefix in prefixes])
+        raise DataFormatError(path, number, f"label {label!r} is not a {scheme} tag ({expected})")
+    return label
+
+
+def _is_chunk_label(label: str, prefixes: str) -> bool:
+    return label == "O" or (len(label) > 2 and label[0] in prefixes and label[1] == "-")
+
+
+def iob1_to_iob2(labels: Sequence[str]) -> list[str]:
+    """IOB1 -> IOB2: an I-X that starts a chunk (at the start, after O, after another type) becomes B-X."""
+    converted = []
+    previous_type = None  # the chunk type of the previous label; None after O and at the start
+    for label in labels:
+        if not _is_chunk_label(label, "BI"):
+            raise ValueError(f"label {label!r} is not an IOB tag (O / B-TYPE / I-TYPE)")
+        chunk_type = None if label == "O" else label[2:]
+        if label.startswith("I-") and chunk_type != previous_type:
+            label = "B-" + chunk_type
+        converted.append(label)
+        previous_type = chunk_type
+    return converted
