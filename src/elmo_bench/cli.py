@@ -1,0 +1,47 @@
+"""Hydra entry points; thin shells around `runner.run`.
+
+    elmo-bench task=ner strategy=finetune data.train_size=2000 seed=2
+    elmo-bench -m task=ner,pos strategy=feature_ensemble,finetune data.train_size=500,2000
+"""
+from __future__ import annotations
+
+import logging
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from .config import PROJECT_ROOT, ConfigError, register_resolvers, register_schemas, typed
+from .data.errors import DataError
+from .elmo import OptionsError, SourceError, WeightsError
+from .runner import run
+from .tasks import head_schemas, task_schemas
+
+log = logging.getLogger("elmo_bench")
+
+# Errors that are the user's input, not a bug: reported in one line, no traceback.
+USER_ERRORS = (ConfigError, DataError, OptionsError, SourceError, WeightsError)
+
+
+def setup() -> None:
+    register_resolvers()
+    register_schemas(task_schemas(), head_schemas())
+
+
+@hydra.main(version_base="1.3", config_path=str(PROJECT_ROOT / "conf"), config_name="config")
+def _main(cfg: DictConfig) -> float:
+    try:
+        result = run(typed(cfg))
+    except USER_ERRORS as error:
+        log.error("%s", error)
+        raise SystemExit(2) from None
+    return result["dev"]
+
+
+def main() -> None:
+    setup()
+    _main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

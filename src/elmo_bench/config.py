@@ -1,0 +1,202 @@
+"""Typed configuration: the schema behind `conf/`, registered with Hydra's ConfigStore.
+
+Every knob a paper would report is a field here with its default; YAML files in `conf/` only choose
+among groups and override values. A wrong key fails at composition (the struct schema names it); a
+wrong value fails in `__post_init__` when the run config is built, before any work.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from .elmo.sources import cache_dir
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class ConfigError(ValueError):
+    """A config value that is out of range; the message names the key."""
+
+
+def check(condition: bool, key: str, message: str) -> None:
+    if not condition:
+        raise ConfigError(f"config key '{key}': {message}")
+
+
+class Choice(str, Enum):
+    """A config choice; prints as its value, so it reads well in paths and logs."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Device(Choice):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class Precision(Choice):
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
+class Optimizer(Choice):
+    adam = "adam"
+    adamw = "adamw"
+    sgd = "sgd"
+
+
+class Schedule(Choice):
+    constant = "constant"
+    linear = "linear"  # linear warm-up, then linear decay to 0
+    slanted_triangular = "slanted_triangular"  # Howard & Ruder 2018
+
+
+class StrategyName(Choice):
+    feature_ensemble = "feature_ensemble"
+    finetune = "finetune"
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING  # used in the run's folder name
+    options_file: str = MISSING  # local path or http(s) URL
+    weight_file: str = MISSING
+
+
+@dataclass
+class DataConfig:
+    root: str = "${oc.env:ELMO_BENCH_DATA,data}"
+    train_size: Optional[float] = None  # examples (>= 1) or a fraction (< 1) of the pool; null = all
+    subset_seed: int = 0  # the subset depends on this only, so both strategies see the same examples
+    use_hub: bool = True  # fall back to the Hugging Face hub when local files are missing
+
+    def __post_init__(self) -> None:
+        size = self.train_size
+        check(size is None or size > 0, "data.train_size", f"must be a positive count or fraction, got {size}")
+        check(size is None or size < 1 or float(size).is_integer(), "data.train_size",
+               f"a count must be a whole number, got {size}")
+
+
+@dataclass
+class TrainerConfig:
+    max_epochs: int = 30
+    patience: int = 5  # epochs without a dev improvement before stopping
+    batch_tokens: int = 1000  # padded tokens per training batch
+    eval_batch_tokens: int = 4000
+    lr: float = 1e-3
+    optimizer: Optimizer = Optimizer.adam
+    weight_decay: float = 0.0
+    schedule: Schedule = Schedule.constant
+    warmup_fraction: float = 0.1  # share of all steps spent warming up (linear, slanted_triangular)
+    stlr_ratio: float = 32.0  # slanted_triangular: how much smaller the lowest lr is than the peak
+    grad_clip: Optional[float] = 5.0  # max gradient norm; null = off
+    device: Device = Device.auto
+    precision: Precision = Precision.fp32
+
+    def __post_init__(self) -> None:
+        check(self.lr > 0, "trainer.lr", f"must be > 0, got {self.lr}")
+        check(self.max_epochs >= 1, "trainer.max_epochs", f"must be >= 1, got {self.max_epochs}")
+        check(self.patience >= 1, "trainer.patience", f"must be >= 1, got {self.patience}")
+        check(self.batch_tokens >= 1, "trainer.batch_tokens", f"must be >= 1, got {self.batch_tokens}")
+        check(self.eval_batch_tokens >= 1, "trainer.eval_batch_tokens", f"must be >= 1, got {self.eval_batch_tokens}")
+        check(self.weight_decay >= 0, "trainer.weight_decay", f"must be >= 0, got {self.weight_decay}")
+        check(0 <= self.warmup_fraction < 1, "trainer.warmup_fraction", f"must be in [0, 1), got {self.warmup_fraction}")
+        check(self.stlr_ratio >= 1, "trainer.stlr_ratio", f"must be >= 1, got {self.stlr_ratio}")
+        check(self.grad_clip is None or self.grad_clip > 0, "trainer.grad_clip", f"must be > 0 or null, got {self.grad_clip}")
+
+
+@dataclass
+class StrategyConfig:
+    name: StrategyName = MISSING
+    # ELMo as the task model sees it (both strategies)
+    layer_norm: bool = False  # normalise each biLM layer before mixing (allennlp do_layer_norm)
+    dropout: float = 0.5  # on the mixed ELMo vector (allennlp default)
+    mix_l2: float = 0.001  # L2 penalty on the pre-softmax mix weights (Peters et al. 2018: lambda)
+    # feature_ensemble: the frozen biLM's layers are computed once and cached
+    cache_dir: str = "${cache:features}"  # under $ELMO_BENCH_CACHE, default ~/.cache/elmo_bench
+    cache_dtype: str = "float16"  # float16 halves memory and disk; float32 keeps every digit
+    # finetune: the biLM trains too
+    bilm_lr_factor: float = 0.1  # biLM learning rate = trainer.lr * this
+    layer_lr_decay: float = 1.0  # discriminative rates: each biLM part below the top gets this factor more
+    freeze_char_encoder: bool = False
+
+    def __post_init__(self) -> None:
+        check(0 <= self.dropout < 1, "strategy.dropout", f"must be in [0, 1), got {self.dropout}")
+        check(self.mix_l2 >= 0, "strategy.mix_l2", f"must be >= 0, got {self.mix_l2}")
+        check(self.cache_dtype in ("float16", "float32"), "strategy.cache_dtype",
+               f"must be float16 or float32, got {self.cache_dtype}")
+        check(self.bilm_lr_factor > 0, "strategy.bilm_lr_factor", f"must be > 0, got {self.bilm_lr_factor}")
+        check(0 < self.layer_lr_decay <= 1, "strategy.layer_lr_decay", f"must be in (0, 1], got {self.layer_lr_decay}")
+
+
+@dataclass
+class InputConfig:
+    """The task model's own input features, concatenated with ELMo (identical for both strategies)."""
+
+    word_dim: int = 50  # trainable word embeddings (no GloVe offline); 0 = ELMo only
+    min_word_count: int = 2  # rarer training words share the unknown-word vector
+
+    def __post_init__(self) -> None:
+        check(self.word_dim >= 0, "inputs.word_dim", f"must be >= 0, got {self.word_dim}")
+        check(self.min_word_count >= 1, "inputs.min_word_count", f"must be >= 1, got {self.min_word_count}")
+
+
+@dataclass
+class RunConfig:
+    task: Any = MISSING  # one of the task schemas above
+    head: Any = MISSING
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    inputs: InputConfig = field(default_factory=InputConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    seed: int = 1
+    output_dir: str = "outputs"
+    force: bool = False  # rerun a finished cell (its old result is replaced only when the new one is done)
+    keep_checkpoint: bool = False  # keep the last checkpoint after the result is written
+
+
+def register_schemas(task_schemas: dict[str, type], head_schemas: dict[str, type]) -> None:
+    """Make the schemas available to conf/: `run_schema`, `task/<family>_schema`, `head/<kind>_schema`."""
+    store = ConfigStore.instance()
+    store.store(name="run_schema", node=RunConfig)
+    for family, schema in task_schemas.items():
+        store.store(group="task", name=f"{family}_schema", node=schema)
+    for kind, schema in head_schemas.items():
+        store.store(group="head", name=f"{kind}_schema", node=schema)
+
+
+def shared_path(relative: str) -> str:
+    """A path under the shared folder beside the project ($ELMO_BENCH_SHARED overrides it)."""
+    return str(Path(os.environ.get("ELMO_BENCH_SHARED", PROJECT_ROOT.parent / "shared")) / relative)
+
+
+def size_tag(train_size: float | None) -> str:
+    """The run folder's size part: n500, n0.1, nall."""
+    if train_size is None:
+        return "all"
+    return str(int(train_size)) if float(train_size).is_integer() else f"{train_size:g}"
+
+
+def cache_path(relative: str) -> str:
+    return str(cache_dir() / relative)
+
+
+def register_resolvers() -> None:
+    for name, function in (("shared", shared_path), ("size_tag", size_tag), ("cache", cache_path)):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, function)
+
+
+def typed(cfg: DictConfig) -> RunConfig:
+    """The composed config as dataclass objects, each value checked by its `__post_init__`."""
+    return OmegaConf.to_object(cfg)

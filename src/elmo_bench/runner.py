@@ -1,0 +1,207 @@
+"""One cell of the comparison: build -> train -> evaluate -> write result.json.
+
+The cell's folder holds `checkpoint.pt` while it trains, then `predictions/{dev,test}.jsonl` and,
+last of all, `result.json`; a folder with result.json is finished and is skipped when run again.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import resource
+import sys
+from dataclasses import asdict
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import OmegaConf
+
+from .config import ConfigError, Device, RunConfig, size_tag
+from .data.errors import DataError
+from .data.subsample import nested_subset
+from .elmo import load_bilm
+from .elmo.sources import resolve
+from .strategies.embedder import WordVocabulary
+from .strategies.feature_cache import bilm_fingerprint
+from .strategies.strategies import BiLMFiles, build_embedder, parameter_groups
+from .tasks import Example, Task, make_task
+from .training import Trainer, predict
+
+log = logging.getLogger(__name__)
+
+IGNORED_FOR_IDENTITY = ("force", "keep_checkpoint")  # keys that may change without changing the cell
+
+
+def cell_dir(config: RunConfig) -> Path:
+    """<output_dir>/<task>/<strategy>/<model>/n<size>/seed<seed>: the same path on every rerun."""
+    return (Path(config.output_dir) / config.task.name / config.strategy.name.value / config.model.name
+            / f"n{size_tag(config.data.train_size)}" / f"seed{config.seed}")
+
+
+def config_record(config: RunConfig) -> dict:
+    return json.loads(json.dumps(OmegaConf.to_container(OmegaConf.structured(config), enum_to_str=True)))
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def write_jsonl_atomic(path: Path, records: list[dict]) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+
+
+def identity_differences(stored: dict, current: dict, prefix: str = "") -> list[str]:
+    """Keys whose values differ between two config records (ignoring the rerun switches)."""
+    differences = []
+    for key in sorted(set(stored) | set(current)):
+        if not prefix and key in IGNORED_FOR_IDENTITY:
+            continue
+        old, new = stored.get(key), current.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            differences += identity_differences(old, new, f"{prefix}{key}.")
+        elif old != new:
+            differences.append(f"{prefix}{key}: {old!r} -> {new!r}")
+    return differences
+
+
+def check_same_cell(folder: Path, record: dict, what: str) -> None:
+    """Refuse to mix two different experiments in one cell folder."""
+    stored_file = folder / "config.json"
+    if not stored_file.is_file():
+        return
+    differences = identity_differences(json.loads(stored_file.read_text(encoding="utf-8")), record)
+    if differences:
+        raise ConfigError(
+            f"{folder} holds a {what} of a different config ({'; '.join(differences[:5])}); use another"
+            " output_dir, or force=true to replace it"
+        )
+
+
+def resolve_device(device: Device) -> torch.device:
+    if device == Device.cuda and not torch.cuda.is_available():
+        raise ConfigError("config key 'trainer.device': cuda requested but no CUDA device is available")
+    if device == Device.auto:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device.value)
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in ("elmo-bench", "torch", "numpy", "hydra-core", "seqeval"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is bytes on macOS, KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+
+
+def count_parameters(*modules: torch.nn.Module) -> int:
+    """Distinct parameters over the modules (the biLM is inside the task model only when fine-tuned)."""
+    unique = {id(p): p.numel() for module in modules for p in module.parameters()}
+    return sum(unique.values())
+
+
+def split_texts(*splits: list[Example]) -> list[list]:
+    return [[text for example in split for text in example.texts] for split in splits]
+
+
+def run(config: RunConfig) -> dict:
+    """Train and evaluate one cell, or return its stored result when it is already finished."""
+    folder = cell_dir(config)
+    record = config_record(config)
+    result_file = folder / "result.json"
+    if result_file.is_file() and not config.force:
+        check_same_cell(folder, record, "finished result")
+        log.info("%s is finished; skipping (force=true reruns it)", folder)
+        return json.loads(result_file.read_text(encoding="utf-8"))
+    checkpoint = folder / "checkpoint.pt"
+    if config.force:
+        checkpoint.unlink(missing_ok=True)
+    elif checkpoint.is_file():
+        check_same_cell(folder, record, "checkpoint")
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(folder / "config.json", record)
+    return train_and_evaluate(config, folder, checkpoint, record)
+
+
+def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record: dict) -> dict:
+    device = resolve_device(config.trainer.device)
+    torch.manual_seed(config.seed)
+    task = make_task(config.task)
+    splits = task.load_splits(config.data.root, config.data.use_hub)
+    train = nested_subset(splits.train, config.data.train_size, config.data.subset_seed)
+    if not train:
+        raise DataError(f"task '{task.name}': the training split is empty ({splits.source})")
+    files = BiLMFiles(str(resolve(config.model.options_file)), str(resolve(config.model.weight_file)), "")
+    files.fingerprint = bilm_fingerprint(files.options_file, files.weight_file)
+    bilm = load_bilm(files.options_file, files.weight_file)
+    train_texts = [text for example in train for text in example.texts]
+    vocabulary = WordVocabulary(train_texts, config.inputs.min_word_count) if config.inputs.word_dim else None
+    embedder = build_embedder(config.strategy, bilm, files, split_texts(train, splits.dev, splits.test),
+                              vocabulary, config.inputs.word_dim, config.trainer.eval_batch_tokens, device)
+    model = task.build_model(embedder, config.head, train).to(device)
+    groups = parameter_groups(config.strategy, model, config.trainer.lr)
+    trainer = Trainer(task, model, groups, config.trainer, device, config.seed, checkpoint,
+                      regularizer=lambda: config.strategy.mix_l2 * embedder.mix_penalty())
+    progress = trainer.fit(train, splits.dev)
+    metrics = {}
+    (folder / "predictions").mkdir(exist_ok=True)
+    for split, examples in (("dev", splits.dev), ("test", splits.test)):
+        predicted = predict(task, model, examples, config.trainer, device)
+        metrics[split] = {k: round(100 * v, 4) for k, v in task.score([e.label for e in examples], predicted).items()}
+        write_jsonl_atomic(folder / "predictions" / f"{split}.jsonl",
+                           [task.prediction_record(e, p) for e, p in zip(examples, predicted)])
+    result = {
+        "status": "complete",
+        "task": task.name,
+        "dataset": getattr(config.task, "dataset", task.name),
+        "strategy": config.strategy.name.value,
+        "model": config.model.name,
+        "train_size": len(train),
+        "requested_train_size": config.data.train_size and (
+            int(config.data.train_size) if config.data.train_size >= 1 else config.data.train_size),
+        "train_pool": len(splits.train),
+        "seed": config.seed,
+        "subset_seed": config.data.subset_seed,
+        "metric": task.metric,
+        "dev": metrics["dev"][task.metric],
+        "test": metrics["test"][task.metric],
+        "metrics": metrics,
+        "epochs": progress.epoch,
+        "best_epoch": progress.best_epoch,
+        "train_seconds": round(progress.train_seconds, 3),
+        "seconds_per_epoch": round(progress.train_seconds / max(1, progress.epoch), 3),
+        "history": progress.history,
+        "trainable_params": sum(p.numel() for g in groups for p in g["params"]),
+        "total_params": count_parameters(model, bilm),
+        "peak_memory_mb": round(peak_memory_mb(device), 1),
+        "scalar_mix": embedder.mix_summary(),
+        "device": str(device),
+        "data_source": splits.source,
+        "versions": package_versions(),
+        "predictions": {"dev": "predictions/dev.jsonl", "test": "predictions/test.jsonl"},
+        "config": record,
+    }
+    write_json_atomic(folder / "result.json", result)
+    if not config.keep_checkpoint:
+        checkpoint.unlink(missing_ok=True)
+    log.info("%s %s %s n=%d seed=%d: dev %s %.2f, test %.2f (%d epochs, %.1fs)", task.name,
+             result["strategy"], result["model"], len(train), config.seed, task.metric, result["dev"],
+             result["test"], progress.epoch, progress.train_seconds)
+    return result

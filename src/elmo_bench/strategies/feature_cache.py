@@ -1,0 +1,133 @@
+"""The frozen biLM's layers for a dataset, computed once and kept on disk.
+
+A feature file is keyed by the biLM (options + weights bytes), the storage dtype and the exact set
+of texts, so a rerun of the same cell, or another cell over the same texts, never runs the biLM.
+Files are written to a temporary name and renamed, so a killed run never leaves a half-written file
+under a real key; an unreadable file is reported and rebuilt.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ..elmo import BiLM, batch_to_ids
+from ..elmo.batching import bucket_batches
+from ..tasks.base import Tokens
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1  # bump when the stored layout or the biLM's maths change
+
+
+def file_digest(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def bilm_fingerprint(options_file: str | Path, weight_file: str | Path) -> str:
+    return hashlib.sha256(f"{file_digest(options_file)}:{file_digest(weight_file)}".encode()).hexdigest()
+
+
+def texts_key(fingerprint: str, dtype: str, texts: Sequence[Tokens]) -> str:
+    digest = hashlib.sha256(f"v{FORMAT_VERSION}:{fingerprint}:{dtype}".encode())
+    for text in texts:
+        digest.update(b"\x1e" + "\x1f".join(text).encode("utf-8", errors="surrogatepass"))
+    return digest.hexdigest()[:32]
+
+
+class FeatureTable:
+    """All layers of a set of texts: features (tokens, L+1, 2P) and each text's offset."""
+
+    def __init__(self, texts: list[Tokens], features: torch.Tensor, offsets: torch.Tensor):
+        self.texts, self.features, self.offsets = texts, features, offsets
+        self.row = {text: i for i, text in enumerate(texts)}
+        self.lengths = torch.tensor([len(t) for t in texts], dtype=torch.long)
+
+    @classmethod
+    def concatenate(cls, tables: list[FeatureTable]) -> FeatureTable:
+        if len(tables) == 1:
+            return tables[0]
+        shifts = torch.tensor([0] + [len(t.features) for t in tables[:-1]]).cumsum(0)
+        return cls(
+            [text for table in tables for text in table.texts],
+            torch.cat([table.features for table in tables]),
+            torch.cat([table.offsets + shift for table, shift in zip(tables, shifts)]),
+        )
+
+    def __call__(self, texts: Sequence[Tokens]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        rows = torch.tensor([self._row(text) for text in texts], dtype=torch.long)
+        lengths = self.lengths[rows]
+        width = int(lengths.max()) if len(texts) else 0
+        positions = torch.arange(width).unsqueeze(0)  # (1, T)
+        mask = positions < lengths.unsqueeze(1)  # (B, T)
+        index = (self.offsets[rows].unsqueeze(1) + positions).clamp(max=max(len(self.features) - 1, 0))
+        gathered = self.features[index].float() * mask[..., None, None]  # (B, T, L+1, 2P)
+        return list(gathered.unbind(dim=2)), mask
+
+    def _row(self, text: Tokens) -> int:
+        try:
+            return self.row[text]
+        except KeyError:
+            raise KeyError(f"text not in the feature cache: {' '.join(text)[:80]!r}") from None
+
+
+def compute_features(bilm: BiLM, texts: list[Tokens], dtype: torch.dtype, batch_tokens: int, device) -> tuple:
+    """Run the frozen biLM over `texts` in length-bucketed batches -> (features, offsets)."""
+    lengths = [len(t) for t in texts]
+    offsets = torch.tensor([0] + lengths, dtype=torch.long).cumsum(0)
+    features = torch.zeros(int(offsets[-1]), bilm.num_layers, bilm.output_dim, dtype=dtype)
+    bilm.eval()
+    with torch.no_grad(), tqdm(total=int(offsets[-1]), unit="tok", desc="biLM features") as bar:
+        for batch in bucket_batches(lengths, batch_tokens):
+            layers, mask = bilm(batch_to_ids([texts[i] for i in batch]).to(device))
+            stacked = torch.stack(layers, dim=2)[mask].to("cpu", dtype)  # (tokens, L+1, 2P)
+            start = 0
+            for i in batch:
+                features[offsets[i] : offsets[i + 1]] = stacked[start : start + lengths[i]]
+                start += lengths[i]
+            bar.update(start)
+    return features, offsets[:-1]
+
+
+def load_or_compute(
+    bilm: BiLM,
+    fingerprint: str,
+    text_groups: Iterable[Iterable[Tokens]],
+    cache_dir: str | Path,
+    dtype_name: str,
+    batch_tokens: int,
+    device,
+) -> FeatureTable:
+    """One table over all groups; each group (e.g. a split) is cached in its own file, so cells that
+    share a dev or test set share its features even when their training subsets differ."""
+    tables = [
+        _group_table(bilm, fingerprint, sorted(set(texts)), Path(cache_dir).expanduser(), dtype_name, batch_tokens, device)
+        for texts in text_groups
+    ]
+    return FeatureTable.concatenate(tables)
+
+
+def _group_table(bilm, fingerprint, unique: list[Tokens], cache_dir: Path, dtype_name, batch_tokens, device):
+    path = cache_dir / f"{texts_key(fingerprint, dtype_name, unique)}.pt"
+    if path.is_file():
+        try:
+            stored = torch.load(path, map_location="cpu", weights_only=True)
+            log.info("biLM features read from %s", path)
+            return FeatureTable(unique, stored["features"], stored["offsets"])
+        except Exception as error:  # a damaged file must never stop a run: rebuild it
+            log.warning("feature cache %s is unreadable (%s); recomputing", path, error)
+    features, offsets = compute_features(bilm, unique, getattr(torch, dtype_name), batch_tokens, device)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    torch.save({"features": features, "offsets": offsets}, tmp)
+    tmp.replace(path)
+    return FeatureTable(unique, features, offsets)
