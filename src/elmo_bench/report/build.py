@@ -1,0 +1,47 @@
+"""build_report: result files on disk → comparison.md, comparison.csv, comparison.tex and figures/*.png."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import figures, render
+from .load import RunResult, load_runs
+from .references import published_for
+from .table import Row, build_rows
+
+
+class NoResultsError(RuntimeError):
+    """No complete result.json was found under any of the folders."""
+
+
+@dataclass(frozen=True)
+class Report:
+    out_dir: Path
+    runs: list[RunResult]  # the complete runs used, one per cell
+    rows: list[Row]
+    left_out: list[str]  # one message per file or folder left out (also issued as a ResultFileWarning)
+    files: list[Path]  # everything written
+
+
+def build_report(run_dirs: list[Path], out_dir: Path, references: bool = True) -> Report:
+    """Read every result.json under `run_dirs` (recursively) and write the report into `out_dir`."""
+    run_dirs = [Path(folder) for folder in run_dirs]
+    out_dir = Path(out_dir)
+    runs, left_out = load_runs(run_dirs)
+    if not runs:
+        folders = ", ".join(str(folder) for folder in run_dirs)
+        raise NoResultsError(f"no complete result.json found under {folders}; nothing to report")
+    rows = build_rows(runs)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    drawn = figures.draw_all(runs, rows, out_dir / "figures")
+    published = published_for({run.task for run in runs}) if references else None
+    texts = {
+        "comparison.md": render.markdown(rows, len(runs), len(left_out), published,
+                                         [(caption, path.relative_to(out_dir).as_posix()) for caption, path in drawn]),
+        "comparison.csv": render.csv_text(rows),
+        "comparison.tex": render.latex(rows),
+    }
+    for name, text in texts.items():
+        (out_dir / name).write_text(text, encoding="utf-8", newline="\n")
+    written = [out_dir / name for name in texts] + [path for _, path in drawn]
+    return Report(out_dir=out_dir, runs=runs, rows=rows, left_out=left_out, files=written)

@@ -1,0 +1,49 @@
+"""elmo-bench-report: write the comparison report for one or more folders of runs."""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from .build import NoResultsError, build_report
+
+EXIT_NO_RESULTS = 2
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="elmo-bench-report",
+        description="Compare feature_ensemble and finetune runs: tables (md, csv, tex) and figures (png).")
+    parser.add_argument("folders", nargs="*", default=["outputs"],
+                        help="folders searched recursively for result.json (default: outputs)")
+    parser.add_argument("--out", help="report folder (default: <first folder>/report)")
+    parser.add_argument("--no-references", action="store_true",
+                        help="leave out the table of published figures")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    folders = [Path(folder) for folder in args.folders]
+    out_dir = Path(args.out) if args.out else folders[0] / "report"
+    # Record warnings to print them as plain lines instead of Python's source-location format.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            report = build_report(folders, out_dir, references=not args.no_references)
+        except NoResultsError as err:
+            report = None
+            message = str(err)
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    if report is None:
+        print(f"elmo-bench-report: {message}", file=sys.stderr)
+        return EXIT_NO_RESULTS
+    print(f"wrote {out_dir / 'comparison.md'}: {len(report.rows)} rows from {len(report.runs)} runs"
+          + (f", {len(report.left_out)} left out" if report.left_out else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

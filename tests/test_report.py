@@ -1,0 +1,283 @@
+"""The report reads hand-written result.json files; expected numbers are computed here independently
+(statistics and scipy), never copied from the report's own output."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+from scipy.stats import ttest_rel
+
+from elmo_bench.report import NoResultsError, ResultFileWarning, build_report
+from elmo_bench.report.callback import ReportCallback
+from elmo_bench.report.cli import main
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+# (task, strategy, size) -> {seed: (test, dev, train_seconds)}; ner n1000 finetune only has broken files.
+SCORES = {
+    ("ner", "feature_ensemble", 100): {1: (80.0, 81.0, 10.0), 2: (82.5, 83.0, 12.0), 3: (81.0, 82.0, 14.0)},
+    ("ner", "finetune", 100): {1: (83.0, 84.0, 40.0), 2: (85.0, 84.5, 44.0), 3: (84.5, 86.0, 48.0)},
+    ("ner", "feature_ensemble", 1000): {1: (88.0, 89.0, 30.0), 2: (88.4, 89.2, 31.0), 3: (87.9, 88.8, 29.0)},
+    ("sst5", "feature_ensemble", 100): {1: (40.0, 41.0, 5.0)},
+    ("sst5", "finetune", 100): {1: (42.0, 42.5, 20.0)},
+    ("sst5", "feature_ensemble", 8544): {1: (50.0, 49.0, 50.0), 2: (51.0, 50.0, 52.0)},
+    ("sst5", "finetune", 8544): {1: (52.5, 51.0, 200.0), 2: (52.0, 51.5, 210.0)},
+}
+DATASET = {"ner": ("conll2003", "f1"), "sst5": ("sst5", "accuracy")}
+PARAMS = {"feature_ensemble": 1_000, "finetune": 50_000}
+WEIGHTS = {"feature_ensemble": [0.2, 0.3, 0.5], "finetune": [0.1, 0.3, 0.6]}
+
+
+def run_dir(root: Path, task: str, strategy: str, size: int, seed: int) -> Path:
+    return root / task / strategy / "fixture" / f"n{size}" / f"seed{seed}"
+
+
+def result(task: str, strategy: str, size: int, seed: int, test: float, dev: float, seconds: float) -> dict:
+    dataset, metric = DATASET[task]
+    return {
+        "status": "complete", "task": task, "dataset": dataset, "strategy": strategy, "model": "fixture",
+        "train_size": size, "requested_train_size": size, "seed": seed, "subset_seed": 0, "metric": metric,
+        "dev": dev, "test": test, "metrics": {"dev": {metric: dev}, "test": {metric: test}},
+        "epochs": 3, "best_epoch": 2, "train_seconds": seconds, "seconds_per_epoch": seconds / 3,
+        "trainable_params": PARAMS[strategy], "total_params": 200_000, "peak_memory_mb": 100.0,
+        "scalar_mix": None if task == "sst5" and strategy == "finetune" else {"weights": WEIGHTS[strategy],
+                                                                              "gamma": 1.0},
+        "device": "cpu", "versions": {"python": "3.11"}, "predictions": {}, "config": {},
+    }
+
+
+def write(path: Path, content) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content if isinstance(content, str) else json.dumps(content), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def runs(tmp_path) -> tuple[Path, dict[str, Path]]:
+    """The good runs plus one of each kind of bad file; returns the root and the bad files by kind."""
+    root = tmp_path / "outputs"
+    for (task, strategy, size), by_seed in SCORES.items():
+        for seed, (test, dev, seconds) in by_seed.items():
+            write(run_dir(root, task, strategy, size, seed) / "result.json",
+                  result(task, strategy, size, seed, test, dev, seconds))
+    partial = result("ner", "finetune", 1000, 2, 90.0, 90.0, 1.0) | {"status": "running"}
+    no_test = result("sst5", "finetune", 8544, 3, 99.0, 99.0, 1.0)
+    del no_test["test"]
+    bad = {
+        "corrupt": write(run_dir(root, "ner", "finetune", 1000, 1) / "result.json", '{"status": "compl'),
+        "partial": write(run_dir(root, "ner", "finetune", 1000, 2) / "result.json", partial),
+        "no_test": write(run_dir(root, "sst5", "finetune", 8544, 3) / "result.json", no_test),
+        "missing": run_dir(root, "sst5", "finetune", 8544, 4) / "result.json",
+    }
+    bad["missing"].parent.mkdir(parents=True)
+    return root, bad
+
+
+def build(root: Path, out: Path, **kwargs):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = build_report([root], out, **kwargs)
+    return report, [str(w.message) for w in caught if issubclass(w.category, ResultFileWarning)]
+
+
+def row_of(report, task: str, size: int):
+    (row,) = [row for row in report.rows if row.task == task and row.train_size == size]
+    return row
+
+
+def scores(task, strategy, size, field=0):
+    return [values[field] for _, values in sorted(SCORES[(task, strategy, size)].items())]
+
+
+def test_three_seed_cell_numbers(runs, tmp_path):
+    root, _ = runs
+    report, _ = build(root, tmp_path / "report")
+    row = row_of(report, "ner", 100)
+    fe, ft = scores("ner", "feature_ensemble", 100), scores("ner", "finetune", 100)
+    assert row.feature_ensemble.n == 3 and row.finetune.n == 3
+    assert row.feature_ensemble.test_mean == pytest.approx(statistics.mean(fe))
+    assert row.feature_ensemble.test_std == pytest.approx(statistics.stdev(fe))  # sample std, ddof=1
+    assert row.finetune.test_std == pytest.approx(statistics.stdev(ft))
+    assert row.feature_ensemble.dev_mean == pytest.approx(statistics.mean(scores("ner", "feature_ensemble", 100, 1)))
+    assert row.delta == pytest.approx(statistics.mean(ft) - statistics.mean(fe))
+    assert row.winner == "finetune"
+    expected_p = ttest_rel(ft, fe).pvalue
+    assert row.paired.n_pairs == 3 and row.paired.p_value == pytest.approx(expected_p)
+    assert expected_p < 0.05 and row.paired.beyond_seed_noise is True
+    assert row.params_ratio == pytest.approx(50_000 / 1_000)
+    assert row.finetune.train_seconds == pytest.approx(statistics.mean(scores("ner", "finetune", 100, 2)))
+
+
+def test_csv_holds_the_same_numbers(runs, tmp_path):
+    root, _ = runs
+    build(root, tmp_path / "report")
+    table = list(csv.DictReader(io.StringIO((tmp_path / "report" / "comparison.csv").read_text())))
+    assert [(r["task"], r["train_size"]) for r in table] == [
+        ("ner", "100"), ("ner", "1000"), ("sst5", "100"), ("sst5", "8544")]
+    ner = table[0]
+    fe, ft = scores("ner", "feature_ensemble", 100), scores("ner", "finetune", 100)
+    assert float(ner["feature_ensemble_test_mean"]) == pytest.approx(statistics.mean(fe), abs=5e-5)
+    assert float(ner["finetune_test_std"]) == pytest.approx(statistics.stdev(ft), abs=5e-5)
+    assert float(ner["finetune_dev_mean"]) == pytest.approx(statistics.mean(scores("ner", "finetune", 100, 1)),
+                                                            abs=5e-5)
+    assert float(ner["p_value"]) == pytest.approx(ttest_rel(ft, fe).pvalue, rel=1e-5)
+    assert ner["winner"] == "finetune" and ner["beyond_seed_noise"] == "true"
+    assert float(ner["trainable_params_ratio"]) == 50.0
+
+
+def test_two_pairs_are_tested_and_broken_files_do_not_count(runs, tmp_path):
+    root, _ = runs
+    report, _ = build(root, tmp_path / "report")
+    row = row_of(report, "sst5", 8544)
+    fe, ft = scores("sst5", "feature_ensemble", 8544), scores("sst5", "finetune", 8544)
+    assert row.finetune.n == 2  # seed 3 (no 'test') and seed 4 (no file) are left out
+    expected_p = ttest_rel(ft, fe).pvalue
+    assert row.paired.p_value == pytest.approx(expected_p)
+    assert expected_p >= 0.05 and row.paired.beyond_seed_noise is False
+    md = (tmp_path / "report" / "comparison.md").read_text()
+    assert f"p={expected_p:.3g}, within seed noise (2 pairs)" in md
+
+
+def test_missing_side_and_single_seed_rows(runs, tmp_path):
+    root, _ = runs
+    report, _ = build(root, tmp_path / "report")
+    no_finetune = row_of(report, "ner", 1000)
+    assert no_finetune.finetune is None and no_finetune.winner is None and no_finetune.delta is None
+    single = row_of(report, "sst5", 100)
+    assert single.feature_ensemble.test_std is None and single.paired.p_value is None
+    md = (tmp_path / "report" / "comparison.md").read_text()
+    ner_1000 = next(line for line in md.splitlines() if line.startswith("| ner | conll2003 | f1 | fixture | 1000 |"))
+    assert "| — | — | — | n/a (need ≥2 paired seeds) |" in ner_1000
+    sst5_100 = next(line for line in md.splitlines() if line.startswith("| sst5 | sst5 | accuracy | fixture | 100 |"))
+    assert "40.00 ± — (n=1)" in sst5_100 and "n/a (need ≥2 paired seeds)" in sst5_100
+
+
+def test_warnings_name_every_bad_file(runs, tmp_path):
+    root, bad = runs
+    report, messages = build(root, tmp_path / "report")
+    for kind, path in bad.items():
+        assert any(str(path) in message for message in messages), kind
+    assert any("partial" in m and str(bad["partial"]) in m for m in messages)
+    assert any("'test'" in m and str(bad["no_test"]) in m for m in messages)
+    assert len(report.left_out) == 4
+    assert "4 result files or folders left out" in (tmp_path / "report" / "comparison.md").read_text()
+
+
+def test_markdown_states_the_test_and_keeps_published_figures_apart(runs, tmp_path):
+    root, _ = runs
+    build(root, tmp_path / "report")
+    md = (tmp_path / "report" / "comparison.md").read_text()
+    assert "paired t-test over seeds on the test scores" in md and "p < 0.05" in md
+    measured, published = md.split("## Published figures (not measured here)")
+    assert "92.22 ± 0.10" in published and "54.7 ± 0.5" in published and "Peters et al. 2018" in published
+    assert "92.22" not in measured
+    assert "85.8" not in published  # SQuAD was not measured, so its figure is not shown
+    build(root, tmp_path / "bare", references=False)
+    assert "Published figures" not in (tmp_path / "bare" / "comparison.md").read_text()
+
+
+def test_latex_is_escaped(runs, tmp_path):
+    root, _ = runs
+    build(root, tmp_path / "report")
+    tex = (tmp_path / "report" / "comparison.tex").read_text()
+    assert tex.splitlines()[2] == r"\begin{tabular}{llllrrrrllrrr}" and tex.rstrip().endswith(r"\end{tabular}")
+    assert r"feature\_ensemble" in tex and r"$\pm$" in tex and r"n/a (need $\geq$2 paired seeds)" in tex
+    body = "\n".join(line for line in tex.splitlines() if not line.startswith("%"))
+    assert not any(char in body for char in "±—Δ≥×")  # mapped to LaTeX, so pdflatex needs no packages
+    assert re.search(r"(?<!\\)_", body) is None  # every underscore escaped
+
+
+def test_outputs_are_identical_on_rerun_and_change_when_a_run_is_added(runs, tmp_path):
+    root, _ = runs
+    out = tmp_path / "report"
+    first_report, _ = build(root, out)
+    first = {path: path.read_bytes() for path in first_report.files}
+    build(root, out)
+    assert {path: path.read_bytes() for path in first_report.files} == first
+    write(run_dir(root, "ner", "finetune", 1000, 3) / "result.json",
+          result("ner", "finetune", 1000, 3, 90.0, 90.5, 100.0))
+    build(root, out)
+    for name in ("comparison.md", "comparison.csv", "comparison.tex", "figures/learning_curve_ner.png"):
+        assert (out / name).read_bytes() != first[out / name], name
+
+
+def test_duplicate_cells_keep_the_newest(runs, tmp_path):
+    root, _ = runs
+    rerun = tmp_path / "rerun"
+    newer = write(run_dir(rerun, "sst5", "feature_ensemble", 100, 1) / "result.json",
+                  result("sst5", "feature_ensemble", 100, 1, 45.0, 45.0, 5.0))
+    older = run_dir(root, "sst5", "feature_ensemble", 100, 1) / "result.json"
+    os.utime(older, ns=(1_000_000_000, 1_000_000_000))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = build_report([root, rerun], tmp_path / "report")
+    assert row_of(report, "sst5", 100).feature_ensemble.test_mean == 45.0
+    (duplicate,) = [str(w.message) for w in caught if "duplicate runs" in str(w.message)]
+    assert f"kept {newer}" in duplicate and str(older) in duplicate
+
+
+def test_figures_are_valid_pngs_linked_from_markdown(runs, tmp_path):
+    root, _ = runs
+    report, _ = build(root, tmp_path / "report")
+    names = sorted(path.name for path in (tmp_path / "report" / "figures").iterdir())
+    assert names == ["cost_vs_score.png", "learning_curve_ner.png", "learning_curve_sst5.png", "scalar_mix.png"]
+    md = (tmp_path / "report" / "comparison.md").read_text()
+    for name in names:
+        data = (tmp_path / "report" / "figures" / name).read_bytes()
+        assert data.startswith(PNG_SIGNATURE) and len(data) > 1000
+        assert f"(figures/{name})" in md
+
+
+def test_no_scalar_mix_figure_without_weights(tmp_path):
+    data = result("sst5", "finetune", 100, 1, 42.0, 42.0, 3.0)  # sst5 finetune runs have scalar_mix null
+    write(tmp_path / "runs" / "result.json", data)
+    report = build_report([tmp_path / "runs"], tmp_path / "report")
+    assert not (tmp_path / "report" / "figures" / "scalar_mix.png").exists()
+    assert len(report.rows) == 1
+
+
+def test_empty_folder_raises_and_cli_exits_2(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(NoResultsError, match="no complete result.json"):
+        build_report([tmp_path / "empty"], tmp_path / "report")
+    done = subprocess.run([sys.executable, "-m", "elmo_bench.report.cli", str(tmp_path / "empty")],
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert f"no complete result.json found under {tmp_path / 'empty'}" in done.stderr
+
+
+def test_cli_writes_into_first_folder_by_default(runs, capsys):
+    root, bad = runs
+    assert main([str(root)]) == 0
+    assert (root / "report" / "comparison.md").exists()
+    captured = capsys.readouterr()
+    assert "4 rows from" in captured.out and str(bad["corrupt"]) in captured.err
+
+
+def test_report_package_imports_without_torch():
+    code = "import sys, elmo_bench.report; assert 'torch' not in sys.modules, 'torch was imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_callback_writes_report_for_sweep_dir(runs):
+    root, _ = runs
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(root)}}})
+    with pytest.warns(ResultFileWarning):  # the fixture's broken files
+        ReportCallback().on_multirun_end(config)
+    assert (root / "report" / "comparison.csv").exists()
+
+
+def test_callback_never_fails_the_sweep(tmp_path, caplog):
+    ReportCallback().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
+    ReportCallback().on_multirun_end(OmegaConf.create({}))
+    assert "report failed" in caplog.text and "no hydra.sweep.dir" in caplog.text
