@@ -5,6 +5,7 @@ last of all, `result.json`; a folder with result.json is finished and is skipped
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -111,6 +112,11 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
 
 
+def subset_digest(examples: list[Example]) -> str:
+    """Identifies the training subset, so anyone can check two runs trained on the same examples."""
+    return hashlib.sha256("\n".join(e.id for e in examples).encode()).hexdigest()[:16]
+
+
 def count_parameters(*modules: torch.nn.Module) -> int:
     """Distinct parameters over the modules (the biLM is inside the task model only when fine-tuned)."""
     unique = {id(p): p.numel() for module in modules for p in module.parameters()}
@@ -177,6 +183,7 @@ def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record
         "requested_train_size": config.data.train_size and (
             int(config.data.train_size) if config.data.train_size >= 1 else config.data.train_size),
         "train_pool": len(splits.train),
+        "train_subset_digest": subset_digest(train),
         "seed": config.seed,
         "subset_seed": config.data.subset_seed,
         "metric": task.metric,

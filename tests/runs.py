@@ -1,0 +1,44 @@
+"""Helpers for end-to-end runs in tests: small slices of the real data files and composed configs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+
+from elmo_bench.cli import setup
+from elmo_bench.config import PROJECT_ROOT, RunConfig, typed
+
+# A small task model so a run takes seconds on the fixture biLM.
+FAST = [
+    "head.hidden_dim=16",
+    "head.lstm_layers=1",
+    "inputs.word_dim=8",
+    "trainer.max_epochs=2",
+    "trainer.batch_tokens=400",
+]
+
+
+def write_slice(source: Path, target: Path, sentences: int) -> None:
+    """The first `sentences` sentences of a CoNLL column file (blank-line separated), verbatim."""
+    kept, count, in_sentence = [], 0, False
+    for line in source.read_text(encoding="utf-8").splitlines(keepends=True):
+        if not line.strip() and in_sentence:
+            count += 1
+            if count == sentences:
+                break
+        in_sentence = bool(line.strip()) and not line.startswith("-DOCSTART-")
+        kept.append(line)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("".join(kept), encoding="utf-8")
+
+
+def conll_slice(shared: Path, root: Path, train: int = 120, dev: int = 60, test: int = 60) -> Path:
+    for name, size in (("eng.train", train), ("eng.testa", dev), ("eng.testb", test)):
+        write_slice(shared / "data" / "conll2003" / name, root / "conll2003" / name, size)
+    return root
+
+
+def make_config(overrides: list[str]) -> RunConfig:
+    setup()
+    with initialize_config_dir(str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        return typed(compose("config", overrides))

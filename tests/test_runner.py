@@ -1,0 +1,222 @@
+"""End-to-end runs of one cell on slices of the real CoNLL-2003 files with the fixture biLM."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from seqeval.metrics import f1_score
+
+from elmo_bench.config import ConfigError
+from elmo_bench.data.errors import DataError
+from elmo_bench.elmo.bilm import BiLM
+from elmo_bench.runner import cell_dir, run
+from elmo_bench.training import Trainer
+
+from runs import FAST, conll_slice, make_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory, shared_dir) -> Path:
+    return conll_slice(shared_dir, tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture
+def overrides(data_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("ELMO_BENCH_CACHE", str(tmp_path / "cache"))
+    return [f"data.root={data_root}", f"output_dir={tmp_path / 'out'}", "data.use_hub=false", *FAST]
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+class CountingForward:
+    """Counts BiLM.forward calls (patched onto the class)."""
+
+    def __init__(self, monkeypatch):
+        self.calls = 0
+        original = BiLM.forward
+
+        def counted(bilm, char_ids):
+            self.calls += 1
+            return original(bilm, char_ids)
+
+        monkeypatch.setattr(BiLM, "forward", counted)
+
+
+def test_ner_feature_ensemble_writes_a_complete_record(overrides):
+    config = make_config([*overrides, "task=ner", "strategy=feature_ensemble", "data.train_size=80"])
+    result = run(config)
+    folder = cell_dir(config)
+    assert folder == Path(config.output_dir) / "ner/feature_ensemble/fixture/n80/seed1"
+    assert json.loads((folder / "result.json").read_text()) == result
+    for key in ("task", "strategy", "model", "train_size", "seed", "metric", "dev", "test", "metrics", "epochs",
+                "train_seconds", "trainable_params", "peak_memory_mb", "scalar_mix", "device", "versions", "config"):
+        assert key in result, key
+    assert (result["task"], result["strategy"], result["train_size"], result["metric"]) == (
+        "ner", "feature_ensemble", 80, "f1")
+    assert result["train_pool"] == 120 and result["epochs"] == 2
+    assert sum(result["scalar_mix"]["weights"]) == pytest.approx(1.0, abs=1e-5)
+    assert not (folder / "checkpoint.pt").exists()
+    # The metric is recomputed here from the predictions file alone, with seqeval directly.
+    for split in ("dev", "test"):
+        rows = read_jsonl(folder / "predictions" / f"{split}.jsonl")
+        assert len(rows) == 60
+        expected = 100 * f1_score([r["gold"] for r in rows], [r["pred"] for r in rows])
+        assert result[split] == pytest.approx(expected, abs=1e-3)
+
+
+def test_pos_both_strategies_share_the_subset_and_differ_in_trainable_biLM(overrides):
+    results = {
+        name: run(make_config([*overrides, "task=pos", f"strategy={name}", "data.train_size=50"]))
+        for name in ("feature_ensemble", "finetune")
+    }
+    frozen, tuned = results["feature_ensemble"], results["finetune"]
+    assert frozen["train_subset_digest"] == tuned["train_subset_digest"]
+    # The fixture biLM's 105,120 weights plus the char table's padding row (E = 4), which trains too.
+    assert tuned["trainable_params"] - frozen["trainable_params"] == 105_120 + 4
+    assert tuned["total_params"] == frozen["total_params"]
+    rows = read_jsonl(Path(overrides[1].split("=", 1)[1]) / "pos/finetune/fixture/n50/seed1/predictions/test.jsonl")
+    correct = sum(g == p for r in rows for g, p in zip(r["gold"], r["pred"]))
+    assert tuned["test"] == pytest.approx(100 * correct / sum(len(r["gold"]) for r in rows), abs=1e-3)
+
+
+def test_finished_cell_is_skipped_and_force_reruns(overrides):
+    config = make_config([*overrides, "task=pos", "data.train_size=30", "trainer.max_epochs=1"])
+    first = run(config)
+    result_file = cell_dir(config) / "result.json"
+    stamp = result_file.stat().st_mtime_ns
+    assert run(config) == first and result_file.stat().st_mtime_ns == stamp
+    forced = make_config([*overrides, "task=pos", "data.train_size=30", "trainer.max_epochs=1", "force=true"])
+    again = run(forced)
+    assert result_file.stat().st_mtime_ns != stamp
+    assert again["test"] == first["test"]  # same seed, same config, CPU: identical metrics
+
+
+def test_a_different_config_in_a_finished_cell_is_refused(overrides):
+    run(make_config([*overrides, "task=pos", "data.train_size=30", "trainer.max_epochs=1"]))
+    changed = make_config([*overrides, "task=pos", "data.train_size=30", "trainer.max_epochs=1", "trainer.lr=0.01"])
+    with pytest.raises(ConfigError, match=r"trainer\.lr: 0\.001 -> 0\.01"):
+        run(changed)
+
+
+def test_interrupted_run_resumes_to_the_same_metrics(overrides, monkeypatch):
+    args = [*overrides, "task=ner", "strategy=finetune", "data.train_size=40", "trainer.max_epochs=3"]
+    uninterrupted = run(make_config([*args, "output_dir=" + overrides[1].split("=", 1)[1] + "/a"]))
+    config = make_config([*args, "output_dir=" + overrides[1].split("=", 1)[1] + "/b"])
+    original = Trainer._save_checkpoint
+
+    def save_then_die(trainer):
+        original(trainer)
+        if trainer.progress.epoch == 2:
+            raise KeyboardInterrupt  # killed right after the epoch-2 checkpoint
+
+    monkeypatch.setattr(Trainer, "_save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run(config)
+    assert (cell_dir(config) / "checkpoint.pt").is_file() and not (cell_dir(config) / "result.json").exists()
+    monkeypatch.setattr(Trainer, "_save_checkpoint", original)
+    resumed = run(config)
+    assert resumed["epochs"] == 3
+    assert resumed["metrics"] == uninterrupted["metrics"]
+    assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in uninterrupted["history"]]
+
+
+def test_frozen_biLM_runs_once_per_dataset(overrides, monkeypatch):
+    counter = CountingForward(monkeypatch)
+    args = [*overrides, "task=ner", "strategy=feature_ensemble", "data.train_size=40", "trainer.max_epochs=2"]
+    original_fit = Trainer.fit
+    calls_at_fit = []
+
+    def fit(trainer, train, dev):
+        calls_at_fit.append(counter.calls)
+        return original_fit(trainer, train, dev)
+
+    monkeypatch.setattr(Trainer, "fit", fit)
+    run(make_config(args))
+    assert calls_at_fit[0] > 0 and counter.calls == calls_at_fit[0]  # no biLM call in any epoch
+    run(make_config([*args, "force=true"]))
+    assert counter.calls == calls_at_fit[0]  # the rerun reads every feature from the cache
+
+
+def test_finetune_runs_the_biLM_every_step(overrides, monkeypatch):
+    counter = CountingForward(monkeypatch)
+    run(make_config([*overrides, "task=ner", "strategy=finetune", "data.train_size=40", "trainer.max_epochs=1"]))
+    assert counter.calls > 3
+
+
+@pytest.mark.parametrize(
+    ("override", "error", "message"),
+    [
+        ("trainer.lr=-0.1", ConfigError, "trainer.lr"),
+        ("trainer.lr=0", ConfigError, "trainer.lr"),
+        ("data.train_size=0", ConfigError, "data.train_size"),
+        ("data.train_size=10.5", ConfigError, "data.train_size"),
+        ("strategy.dropout=1.5", ConfigError, "strategy.dropout"),
+        ("head.hidden_dim=0", ConfigError, "head.hidden_dim"),
+    ],
+)
+def test_wrong_values_fail_before_any_work(overrides, override, error, message):
+    with pytest.raises(error, match=message):
+        make_config(["task=ner", *overrides, override])
+
+
+def test_train_size_larger_than_the_pool_is_an_error(overrides):
+    with pytest.raises(DataError, match=r"train_size=500 is larger than the training pool \(120 examples\)"):
+        run(make_config([*overrides, "task=ner", "data.train_size=500"]))
+
+
+def test_missing_data_names_the_paths(overrides, tmp_path):
+    with pytest.raises(DataError, match=r"eng\.train"):
+        run(make_config(["task=ner", *overrides, f"data.root={tmp_path / 'nowhere'}"]))
+
+
+def test_cuda_requested_without_cuda(overrides):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ConfigError, match="trainer.device"):
+        run(make_config([*overrides, "task=ner", "trainer.device=cuda"]))
+
+
+def cli(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "elmo_bench.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=900)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["task=nosuchtask"], "nosuchtask"),
+        (["strategy=frozen"], "frozen"),
+        (["trainer.lrr=0.1"], "lrr"),
+        (["trainer.precision=fp8"], "fp8"),
+        (["trainer.lr=-1"], "trainer.lr"),
+    ],
+)
+def test_cli_names_the_bad_key_or_value(args, message, tmp_path):
+    completed = cli(*args, f"output_dir={tmp_path}", env={})
+    assert completed.returncode != 0
+    assert message in completed.stderr + completed.stdout
+    assert not list(tmp_path.rglob("result.json"))
+
+
+def test_multirun_over_strategies_and_sizes_writes_four_cells(overrides, tmp_path):
+    out = tmp_path / "sweep"
+    args = ["-m", *[o for o in overrides if not o.startswith("output_dir")], f"output_dir={out}", "task=ner",
+            "strategy=feature_ensemble,finetune", "data.train_size=20,40", "trainer.max_epochs=1"]
+    completed = cli(*args, env={"OMP_NUM_THREADS": "1"})
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    cells = sorted(str(p.parent.relative_to(out)) for p in out.rglob("result.json"))
+    assert cells == [
+        "ner/feature_ensemble/fixture/n20/seed1",
+        "ner/feature_ensemble/fixture/n40/seed1",
+        "ner/finetune/fixture/n20/seed1",
+        "ner/finetune/fixture/n40/seed1",
+    ]
