@@ -1,0 +1,38 @@
+# elmo-bench: `make demo` (set up, run the main job), `make test` (set up, run the tests).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SHARED ?= $(abspath ../shared)
+# Read the shared data and fixtures in place when they sit beside the project.
+export ELMO_BENCH_SHARED ?= $(SHARED)
+export ELMO_BENCH_DATA ?= $(if $(wildcard $(SHARED)/data),$(SHARED)/data,data)
+OUT ?= outputs
+
+.PHONY: setup demo test bench table clean
+
+setup: $(VENV)/.installed
+
+# torch first, pinned: the local CPU wheel here; a bare `torch` would pull a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# The main job: NER with both strategies at 1,000 training sentences, the sweep callback then writes $(OUT)/demo/report.
+demo: setup
+	$(BIN)/elmo-bench -m task=ner strategy=feature_ensemble,finetune data.train_size=1000 \
+		trainer.max_epochs=10 output_dir=$(OUT)/demo
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python benchmarks/bench_elmo.py
+
+table: setup
+	$(BIN)/elmo-bench-report $(OUT)
+
+clean:
+	rm -rf $(VENV) .pytest_cache
