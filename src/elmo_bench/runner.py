@@ -201,6 +201,7 @@ def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record
         "scalar_mix": embedder.mix_summary(),
         "device": str(device),
         "data_source": splits.source,
+        "data_details": splits.details,
         "versions": package_versions(),
         "predictions": {"dev": "predictions/dev.jsonl", "test": "predictions/test.jsonl"},
         "config": record,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
@@ -21,6 +21,7 @@ class Example:
     id: str
     texts: tuple[Tokens, ...]  # the token sequences the encoder embeds (one, or two for pairs)
     label: Any  # tag tuple, class, score or answer set: whatever the task's metric compares
+    meta: Any = None  # what else the task needs to predict (e.g. token offsets into a QA context)
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Splits:
     dev: list[Example]
     test: list[Example]
     source: str  # where the data came from (local paths or hub id), recorded in result.json
+    details: dict = field(default_factory=dict)  # facts of the load worth recording (pool, skips, ...)
 
 
 class Embedder(Protocol):
