@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import platform
 import resource
 import sys
@@ -20,6 +19,7 @@ from typing import Any
 import torch
 from omegaconf import OmegaConf
 
+from .atomic import write_json, write_jsonl
 from .config import ConfigError, Device, RunConfig, size_tag
 from .data.errors import DataError
 from .data.subsample import nested_subset
@@ -44,20 +44,6 @@ def cell_dir(config: RunConfig) -> Path:
 
 def config_record(config: RunConfig) -> dict:
     return json.loads(json.dumps(OmegaConf.to_container(OmegaConf.structured(config), enum_to_str=True)))
-
-
-def write_json_atomic(path: Path, payload: Any) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
-
-
-def write_jsonl_atomic(path: Path, records: list[dict]) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    tmp.replace(path)
 
 
 def identity_differences(stored: dict, current: dict, prefix: str = "") -> list[str]:
@@ -142,7 +128,7 @@ def run(config: RunConfig) -> dict:
     elif checkpoint.is_file():
         check_same_cell(folder, record, "checkpoint")
     folder.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(folder / "config.json", record)
+    write_json(folder / "config.json", record)
     return train_and_evaluate(config, folder, checkpoint, record)
 
 
@@ -171,7 +157,7 @@ def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record
     for split, examples in (("dev", splits.dev), ("test", splits.test)):
         predicted = predict(task, model, examples, config.trainer, device)
         metrics[split] = {k: round(100 * v, 4) for k, v in task.score([e.label for e in examples], predicted).items()}
-        write_jsonl_atomic(folder / "predictions" / f"{split}.jsonl",
+        write_jsonl(folder / "predictions" / f"{split}.jsonl",
                            [task.prediction_record(e, p) for e, p in zip(examples, predicted)])
     result = {
         "status": "complete",
@@ -206,7 +192,7 @@ def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record
         "predictions": {"dev": "predictions/dev.jsonl", "test": "predictions/test.jsonl"},
         "config": record,
     }
-    write_json_atomic(folder / "result.json", result)
+    write_json(folder / "result.json", result)
     if not config.keep_checkpoint:
         checkpoint.unlink(missing_ok=True)
     log.info("%s %s %s n=%d seed=%d: dev %s %.2f, test %.2f (%d epochs, %.1fs)", task.name,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from .atomic import save_torch
 from .config import ConfigError, Optimizer, Precision, Schedule, TrainerConfig
 from .elmo.batching import bucket_batches
 from .tasks.base import Example, Task, TaskModel
@@ -166,9 +166,7 @@ class Trainer:
             "rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         }
-        tmp = self.checkpoint.with_name(f"{self.checkpoint.name}.{os.getpid()}.tmp")
-        torch.save(state, tmp)
-        tmp.replace(self.checkpoint)
+        save_torch(self.checkpoint, state)
 
     def _resume(self) -> None:
         if not self.checkpoint.is_file():

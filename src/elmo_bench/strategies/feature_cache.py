@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
+from ..atomic import save_torch
 from ..elmo import BiLM, batch_to_ids
 from ..elmo.batching import bucket_batches
 from ..tasks.base import Tokens
@@ -127,7 +127,5 @@ def _group_table(bilm, fingerprint, unique: list[Tokens], cache_dir: Path, dtype
             log.warning("feature cache %s is unreadable (%s); recomputing", path, error)
     features, offsets = compute_features(bilm, unique, getattr(torch, dtype_name), batch_tokens, device)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    torch.save({"features": features, "offsets": offsets}, tmp)
-    tmp.replace(path)
+    save_torch(path, {"features": features, "offsets": offsets})
     return FeatureTable(unique, features, offsets)
