@@ -13,7 +13,6 @@ import torch
 from omegaconf import MISSING
 from torch import nn
 from torch.nn import functional as F
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..config import check
 from ..data.conll import read_column_file
@@ -21,6 +20,7 @@ from ..data.errors import DataError
 from ..data.hub import load_hub_dataset
 from .base import Example, Splits, Task, TaskModel
 from .crf import ConditionalRandomField, iob2_transition_mask
+from .layers import MaskedBiLSTM
 from .tagging_metrics import span_f1, token_accuracy
 
 
@@ -73,9 +73,8 @@ class TaggerModel(TaskModel):
         width = embedder.output_dim
         self.lstm = None
         if head.lstm_layers:
-            self.lstm = nn.LSTM(width, head.hidden_dim, head.lstm_layers, batch_first=True, bidirectional=True,
-                                dropout=head.dropout if head.lstm_layers > 1 else 0.0)
-            width = 2 * head.hidden_dim
+            self.lstm = MaskedBiLSTM(width, head.hidden_dim, head.lstm_layers, head.dropout)
+            width = self.lstm.output_dim
         self.emission = nn.Linear(width, len(labels))
         self.crf = None
         if head.crf:
@@ -86,10 +85,7 @@ class TaggerModel(TaskModel):
         reps, mask = self.embedder([example.texts[0] for example in examples])  # (B, T, D), (B, T)
         hidden = self.dropout(reps)
         if self.lstm is not None:
-            lengths = mask.sum(dim=1).clamp(min=1).cpu()
-            packed = pack_padded_sequence(hidden, lengths, batch_first=True, enforce_sorted=False)
-            hidden, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=mask.shape[1])
-            hidden = self.dropout(hidden)
+            hidden = self.dropout(self.lstm(hidden, mask))
         return self.emission(hidden).float(), mask  # (B, T, K)
 
     def _gold(self, examples: Sequence[Example], shape: torch.Size, device) -> torch.Tensor:
