@@ -32,3 +32,26 @@ def masked_max_pool(vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """
     padding = ~mask.unsqueeze(-1)  # (B, T, 1)
     return vectors.masked_fill(padding, torch.finfo(vectors.dtype).min).max(dim=1).values
+
+
+def masked_mean_pool(vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over the unmasked positions: (B, T, D), (B, T) -> (B, D)."""
+    weights = mask.unsqueeze(-1).to(vectors.dtype)  # (B, T, 1)
+    return (vectors * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
+
+
+class AttentionPool(nn.Module):
+    """A learned weighted mean: softmax over the unmasked positions of a linear score per vector.
+
+        a = softmax_t(w . v_t + b)  (masked),   pooled = sum_t a_t v_t      (B, T, D) -> (B, D)
+    """
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.score = nn.Linear(dim, 1)
+
+    def forward(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        scores = self.score(vectors).squeeze(-1)  # (B, T)
+        scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+        weights = torch.softmax(scores, dim=1)  # (B, T), zero at padding
+        return torch.einsum("bt,btd->bd", weights, vectors)
