@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from .base import Example, Splits, Task, TaskModel
+from .pair_regression import PairRegressionTask
+from .span_qa import SpanQATask
 from .tagging import TaggingTask
 
-FAMILIES: list[type[Task]] = [TaggingTask]
+FAMILIES: list[type[Task]] = [TaggingTask, PairRegressionTask, SpanQATask]
 
 
 def task_schemas() -> dict[str, type]:
