@@ -54,12 +54,14 @@ class BiLSTMLayer(nn.Module):
         n_dir, batch, steps, _ = inputs.shape
         bias = (self.bias + self.forget_offset).unsqueeze(1)  # (2, 1, 4D)
         projected = torch.baddbmm(bias, inputs.reshape(n_dir, batch * steps, -1), self.weight_ih)
-        projected = projected.view(n_dir, batch, steps, -1)  # (2, B, T, 4D)
+        # unbind once: indexing step t inside the loop would make the backward pass quadratic in T
+        # (each slice's gradient is a full-size zero tensor), unbind's gradient is one stack.
+        projected = projected.view(n_dir, batch, steps, -1).unbind(dim=2)  # T x (2, B, 4D)
         step_mask = mask.t().unsqueeze(-1)  # (T, B, 1)
         h, c = state
         outputs = []
         for t in range(steps):
-            gates = torch.baddbmm(projected[:, :, t], h, self.weight_hh)  # (2, B, 4D)
+            gates = torch.baddbmm(projected[t], h, self.weight_hh)  # (2, B, 4D)
             i, j, f, o = gates.chunk(4, dim=-1)
             new_c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(j)
             if self.cell_clip:
