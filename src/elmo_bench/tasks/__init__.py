@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from .base import Example, Splits, Task, TaskModel
+from .classification import ClassificationTask
 from .pair_regression import PairRegressionTask
 from .span_qa import SpanQATask
 from .tagging import TaggingTask
 
-FAMILIES: list[type[Task]] = [TaggingTask, PairRegressionTask, SpanQATask]
+FAMILIES: list[type[Task]] = [TaggingTask, PairRegressionTask, SpanQATask, ClassificationTask]
 
 
 def task_schemas() -> dict[str, type]:
