@@ -1,0 +1,368 @@
+"""Extractive question answering (SQuAD 1.1): a BiDAF head points at the answer span in the context.
+
+    questions + contexts -> embedder, one call on 2B texts -> phrase BiLSTM (shared) -> Q (B, J, 2H), C (B, T, 2H)
+    S_tj = w . [c_t; q_j; c_t * q_j]                      (B, T, J)  trilinear similarity
+    c2q = softmax_j(S) Q ;  q2c = softmax_t(max_j S) C     (B, T, 2H), (B, 2H) repeated over T
+    G = [C; c2q; C * c2q; C * q2c]                         (B, T, 8H)
+    M = modelling BiLSTM(G)                                (B, T, 2H)
+    start = w_s . [G; M] ;  m = softmax(start) M           (B, T), (B, 2H)
+    E = end BiLSTM([G; M; m; M * m]) ;  end = w_e . [G; E] (B, T)
+    answer = argmax over i <= j < i + max_answer_tokens of start_i + end_j
+
+This is Seo et al.'s (2017) BiDAF as allennlp implements it, without the highway layers over the input
+(the input is ELMo's mixed vectors and the run's word embeddings, not BiDAF's char-CNN + GloVe).
+
+Which questions train and which evaluate (task.protocol):
+  dev_split (default; only the official dev file is available offline): the dev file's articles are
+      dealt with a seed into disjoint train/dev/test parts (task.offline_split), so no article, and no
+      paragraph, is seen in training and evaluation both.
+  official: the official training set trains; the official dev set is dealt by article into a dev part
+      (early stopping) and a test part (reported) (task.official_split). Figures are therefore on half
+      of the official dev set, not comparable digit for digit with published dev scores.
+Either protocol reads local files when present and falls back to the hub's train/validation splits.
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from omegaconf import MISSING
+from torch import nn
+from torch.nn import functional as F
+
+from ..config import check
+from ..data.errors import DataError
+from ..data.hub import load_hub_dataset
+from ..data.squad import (ALIGNMENT_PROBLEMS, OUTSIDE_CONTEXT, Article, Paragraph, Question, TokenizedContext,
+                          articles_from_rows, read_squad)
+from ..data.tokenize import tokenize, tokenize_with_offsets
+from .base import Example, Splits, Task, TaskModel
+from .layers import MaskedBiLSTM
+from .squad_metric import squad_scores
+
+log = logging.getLogger(__name__)
+
+PROTOCOLS = ("dev_split", "official")
+HUB_SPLITS = {"train": "train", "dev": "validation"}
+
+
+@dataclass
+class OfflineSplitConfig:
+    """protocol dev_split: how many of the dev file's articles go to each part (drawn with `seed`)."""
+
+    train_articles: int = 32
+    dev_articles: int = 8
+    test_articles: int = 8
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for part in ("train", "dev", "test"):
+            count = getattr(self, f"{part}_articles")
+            check(count >= 1, f"task.offline_split.{part}_articles", f"must be >= 1, got {count}")
+
+
+@dataclass
+class OfficialSplitConfig:
+    """protocol official: the official dev set's articles -> dev (this many, drawn with `seed`) and test (the rest)."""
+
+    dev_articles: int = 24
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check(self.dev_articles >= 1, "task.official_split.dev_articles", f"must be >= 1, got {self.dev_articles}")
+
+
+@dataclass
+class SpanQATaskConfig:
+    name: str = MISSING
+    dataset: str = MISSING
+    metric: str = "f1"  # f1 or exact_match (official SQuAD v1.1 rules)
+    protocol: str = "dev_split"  # dev_split or official (see the module docstring)
+    dev_file: str = MISSING  # relative to data.root
+    train_file: str = MISSING  # the official training file; read under protocol official only
+    offline_split: OfflineSplitConfig = field(default_factory=OfflineSplitConfig)
+    official_split: OfficialSplitConfig = field(default_factory=OfficialSplitConfig)
+    max_context_tokens: int = 400  # longer contexts are cut; answers past the cut cannot be predicted
+    hub_id: Optional[str] = None  # Hugging Face dataset (train/validation splits) used when files are missing
+
+    def __post_init__(self) -> None:
+        check(self.metric in ("f1", "exact_match"), "task.metric", f"must be f1 or exact_match, got {self.metric}")
+        check(self.protocol in PROTOCOLS, "task.protocol",
+              f"must be one of {', '.join(PROTOCOLS)}, got {self.protocol}")
+        check(self.max_context_tokens >= 1, "task.max_context_tokens", f"must be >= 1, got {self.max_context_tokens}")
+
+
+@dataclass
+class BidafHeadConfig:
+    name: str = MISSING
+    hidden_dim: int = 100  # per direction, in every BiLSTM (allennlp's BiDAF)
+    modeling_layers: int = 2
+    dropout: float = 0.2
+    max_answer_tokens: int = 30  # longest span the decoder may choose
+
+    def __post_init__(self) -> None:
+        check(self.hidden_dim >= 1, "head.hidden_dim", f"must be >= 1, got {self.hidden_dim}")
+        check(self.modeling_layers >= 1, "head.modeling_layers", f"must be >= 1, got {self.modeling_layers}")
+        check(0 <= self.dropout < 1, "head.dropout", f"must be in [0, 1), got {self.dropout}")
+        check(self.max_answer_tokens >= 1, "head.max_answer_tokens", f"must be >= 1, got {self.max_answer_tokens}")
+
+
+@dataclass(frozen=True)
+class ContextSpans:
+    """Example.meta: how to turn token positions back into context text, and the training target."""
+
+    context: str
+    offsets: tuple[tuple[int, int], ...]  # (start, end) characters of each kept context token
+    answer: Optional[tuple[int, int]]  # first and last answer token (training examples); None when evaluating
+
+    def text(self, first: int, last: int) -> str:
+        return self.context[self.offsets[first][0]:self.offsets[last][1]]
+
+
+# --- the head -------------------------------------------------------------------------------------------------
+
+
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Softmax over the unmasked positions of `dim` (mask broadcasts to scores; each row needs one)."""
+    return scores.masked_fill(~mask, torch.finfo(scores.dtype).min).softmax(dim=dim)
+
+
+class TrilinearSimilarity(nn.Module):
+    """S_tj = w1 . c_t + w2 . q_j + w3 . (c_t * q_j) + b, without building the (B, T, J, 3D) tensor."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.context_weight = nn.Parameter(torch.empty(dim))
+        self.question_weight = nn.Parameter(torch.empty(dim))
+        self.product_weight = nn.Parameter(torch.empty(dim))
+        self.bias = nn.Parameter(torch.zeros(1))
+        bound = (6 / (3 * dim + 1)) ** 0.5  # Xavier-uniform bound of the (3D -> 1) weight vector
+        for weight in (self.context_weight, self.question_weight, self.product_weight):
+            nn.init.uniform_(weight, -bound, bound)
+
+    def forward(self, context: torch.Tensor, question: torch.Tensor) -> torch.Tensor:
+        # context (B, T, D), question (B, J, D) -> (B, T, J)
+        by_context = (context @ self.context_weight).unsqueeze(2)  # (B, T, 1)
+        by_question = (question @ self.question_weight).unsqueeze(1)  # (B, 1, J)
+        products = (context * self.product_weight) @ question.transpose(1, 2)  # (B, T, J)
+        return by_context + by_question + products + self.bias
+
+
+def best_spans(start: torch.Tensor, end: torch.Tensor, mask: torch.Tensor, max_tokens: int) -> list[tuple[int, int]]:
+    """(first, last) maximising start[first] + end[last] with first <= last < first + max_tokens, both unmasked.
+
+    Logits serve as well as log-probabilities: the two differ by a constant per example.
+    """
+    width = start.shape[1]
+    positions = torch.arange(width, device=start.device)
+    distance = positions.unsqueeze(0) - positions.unsqueeze(1)  # (T, T): last - first
+    allowed = (distance >= 0) & (distance < max_tokens)
+    allowed = allowed & mask.unsqueeze(2) & mask.unsqueeze(1)  # (B, T, T)
+    scores = (start.unsqueeze(2) + end.unsqueeze(1)).masked_fill(~allowed, -torch.inf)
+    best = scores.flatten(1).argmax(dim=1).tolist()
+    return [(index // width, index % width) for index in best]
+
+
+class BidafModel(TaskModel):
+    def __init__(self, embedder: nn.Module, head: BidafHeadConfig):
+        super().__init__(embedder)
+        self.max_answer_tokens = head.max_answer_tokens
+        self.dropout = nn.Dropout(head.dropout)
+        self.phrase = MaskedBiLSTM(embedder.output_dim, head.hidden_dim, 1, 0.0)
+        width = self.phrase.output_dim  # 2H
+        self.similarity = TrilinearSimilarity(width)
+        self.modeling = MaskedBiLSTM(4 * width, head.hidden_dim, head.modeling_layers, head.dropout)
+        self.start_scorer = nn.Linear(5 * width, 1)
+        self.end_encoder = MaskedBiLSTM(7 * width, head.hidden_dim, 1, 0.0)
+        self.end_scorer = nn.Linear(5 * width, 1)
+
+    def _logits(self, examples: Sequence[Example]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Start and end scores over the context tokens, (B, T) each, and the (B, T) context mask."""
+        size = len(examples)
+        reps, mask = self.embedder([e.texts[0] for e in examples] + [e.texts[1] for e in examples])  # (2B, W, D)
+        encoded = self.dropout(self.phrase(reps, mask))  # (2B, W, 2H): questions first, then contexts
+        question_len, context_len = int(mask[:size].sum(1).max()), int(mask[size:].sum(1).max())
+        question, question_mask = encoded[:size, :question_len], mask[:size, :question_len]  # (B, J, 2H)
+        context, context_mask = encoded[size:, :context_len], mask[size:, :context_len]  # (B, T, 2H)
+
+        similarity = self.similarity(context, question)  # (B, T, J)
+        c2q = masked_softmax(similarity, question_mask.unsqueeze(1)) @ question  # (B, T, 2H)
+        padding = ~question_mask.unsqueeze(1)  # (B, 1, J)
+        best_match = similarity.masked_fill(padding, torch.finfo(similarity.dtype).min).max(dim=2).values  # (B, T)
+        q2c = masked_softmax(best_match, context_mask).unsqueeze(1) @ context  # (B, 1, 2H)
+        merged = torch.cat([context, c2q, context * c2q, context * q2c], dim=-1)  # (B, T, 8H)
+        modeled = self.dropout(self.modeling(merged, context_mask))  # (B, T, 2H)
+
+        start = self.start_scorer(self.dropout(torch.cat([merged, modeled], dim=-1))).squeeze(-1).float()  # (B, T)
+        summary = (masked_softmax(start, context_mask).unsqueeze(1) @ modeled).expand_as(modeled)  # (B, T, 2H)
+        end_input = torch.cat([merged, modeled, summary, modeled * summary], dim=-1)  # (B, T, 14H)
+        ends = self.dropout(self.end_encoder(end_input, context_mask))  # (B, T, 2H)
+        end = self.end_scorer(self.dropout(torch.cat([merged, ends], dim=-1))).squeeze(-1).float()  # (B, T)
+        return start, end, context_mask
+
+    def loss(self, examples: Sequence[Example]) -> torch.Tensor:
+        start, end, mask = self._logits(examples)
+        gold = torch.tensor([e.meta.answer for e in examples], device=start.device)  # (B, 2)
+        lowest = torch.finfo(start.dtype).min
+        return (F.cross_entropy(start.masked_fill(~mask, lowest), gold[:, 0])
+                + F.cross_entropy(end.masked_fill(~mask, lowest), gold[:, 1]))
+
+    def predict(self, examples: Sequence[Example]) -> list[str]:
+        start, end, mask = self._logits(examples)
+        spans = best_spans(start, end, mask, self.max_answer_tokens)
+        return [example.meta.text(first, last) for example, (first, last) in zip(examples, spans)]
+
+
+# --- data -----------------------------------------------------------------------------------------------------
+
+
+def deal_articles(articles: Sequence[Article], counts: dict[str, int], seed: int,
+                  source: str) -> dict[str, list[Article]]:
+    """Disjoint parts of `articles` of the given sizes, cut from one seeded permutation; each part keeps file
+    order, and what no part takes is returned as "unused"."""
+    wanted = sum(counts.values())
+    if wanted > len(articles):
+        raise DataError(f"{source}: the article split asks for {wanted} articles ({counts}), but there are"
+                        f" {len(articles)}")
+    order = np.random.default_rng(seed).permutation(len(articles)).tolist()
+    parts, taken = {}, 0
+    for name, count in counts.items():
+        parts[name] = [articles[i] for i in sorted(order[taken:taken + count])]
+        taken += count
+    parts["unused"] = [articles[i] for i in sorted(order[taken:])]
+    return parts
+
+
+class SpanQATask(Task):
+    family = "span_qa"
+    config_schema = SpanQATaskConfig
+    head_schemas = {"bidaf": BidafHeadConfig}
+
+    def __init__(self, config: SpanQATaskConfig):
+        self.config = config
+        self.name = config.name
+        self.metric = config.metric
+
+    def load_splits(self, data_root: str, use_hub: bool) -> Splits:
+        official, source = self._read_official_sets(data_root, use_hub)
+        parts, record = self._article_parts(official, source)
+        details = {"protocol": self.config.protocol, "articles": record,
+                   "max_context_tokens": self.config.max_context_tokens}
+        splits = {}
+        for split in ("train", "dev", "test"):
+            splits[split], details[split] = self._examples(parts[split], training=split == "train", source=source)
+        return Splits(**splits, source=source, details=details)
+
+    def _read_official_sets(self, data_root: str, use_hub: bool) -> tuple[dict[str, list[Article]], str]:
+        """The official sets the protocol needs ("dev", and "train" under official), from files or the hub."""
+        files = {"dev": self.config.dev_file}
+        if self.config.protocol == "official":
+            files["train"] = self.config.train_file
+        paths = {name: Path(data_root) / file for name, file in files.items()}
+        if all(path.is_file() for path in paths.values()):
+            return {name: read_squad(path) for name, path in paths.items()}, ", ".join(map(str, paths.values()))
+        missing = [str(path) for path in paths.values() if not path.is_file()]
+        if not (use_hub and self.config.hub_id):
+            raise DataError(f"task '{self.name}': data files not found: {', '.join(missing)} (set data.root or"
+                            f" $ELMO_BENCH_DATA; hub fallback {'off' if not use_hub else 'not configured'})")
+        dataset = load_hub_dataset(self.config.hub_id, tried=missing)
+        return ({name: articles_from_rows(dataset[HUB_SPLITS[name]], f"hub:{self.config.hub_id}[{HUB_SPLITS[name]}]")
+                 for name in files}, f"hub:{self.config.hub_id}")
+
+    def _article_parts(self, official: dict[str, list[Article]], source: str) -> tuple[dict[str, list[Article]], dict]:
+        """train/dev/test articles, and what to record about the deal (seed, titles per part)."""
+        dev_set = official["dev"]
+        if self.config.protocol == "dev_split":
+            split = self.config.offline_split
+            counts = {"train": split.train_articles, "dev": split.dev_articles, "test": split.test_articles}
+            parts = deal_articles(dev_set, counts, split.seed, source)
+            record = {"dealt": "the official dev set's articles into train, dev and test", "seed": split.seed}
+        else:
+            split = self.config.official_split
+            if split.dev_articles >= len(dev_set):
+                raise DataError(f"{source}: task.official_split.dev_articles={split.dev_articles} leaves no test"
+                                f" article (the official dev set has {len(dev_set)})")
+            parts = deal_articles(dev_set, {"dev": split.dev_articles, "test": len(dev_set) - split.dev_articles},
+                                  split.seed, source)
+            record = {"dealt": "the official dev set's articles into dev and test; train is the official training"
+                               " set", "seed": split.seed}
+        record["counts"] = {name: len(part) for name, part in parts.items()}
+        record["titles"] = {name: [article.title for article in part] for name, part in parts.items()}
+        if self.config.protocol == "official":
+            parts["train"] = official["train"]
+            record["counts"]["train"] = len(parts["train"])
+        return parts, record
+
+    def _examples(self, articles: Sequence[Article], training: bool, source: str) -> tuple[list[Example], dict]:
+        """One example per question, and the counts of what was cut, skipped or could not be aligned."""
+        counts = Counter({"articles": len(articles)})
+        examples = []
+        for article in articles:
+            for paragraph in article.paragraphs:
+                examples += self._paragraph_examples(paragraph, training, source, counts)
+        counts["examples"] = len(examples)
+        answers = counts["answers"]
+        details = {key: counts[key] for key in (
+            "articles", "paragraphs", "contexts_truncated", "questions", "examples", "answers", "aligned",
+            *ALIGNMENT_PROBLEMS, "answers_beyond_truncation", "skipped_empty_question")}
+        details["alignment_rate"] = round(counts["aligned"] / answers, 6) if answers else None
+        if training:
+            details["skipped_no_aligned_answer"] = counts["skipped_no_aligned_answer"]
+            details["skipped_answer_beyond_truncation"] = counts["skipped_answer_beyond_truncation"]
+        return examples, details
+
+    def _paragraph_examples(self, paragraph: Paragraph, training: bool, source: str, counts: Counter) -> list[Example]:
+        tokens = tokenize_with_offsets(paragraph.context)
+        all_offsets = [(start, end) for _, start, end in tokens]  # answers are aligned before the cut
+        kept = tokens[: self.config.max_context_tokens]
+        context = tuple(token for token, _, _ in kept)
+        kept_offsets = tuple(all_offsets[: len(kept)])
+        aligner = TokenizedContext(paragraph.context, all_offsets)
+        counts["paragraphs"] += 1
+        counts["contexts_truncated"] += len(tokens) > len(kept)
+        examples = []
+        for question in paragraph.questions:
+            counts["questions"] += 1
+            question_tokens = tokenize(question.text)
+            if not question_tokens:
+                counts["skipped_empty_question"] += 1
+                log.warning("%s: question %s (%s) has no tokens; skipped", source, question.id, paragraph.where)
+                continue
+            spans = self._aligned_spans(question, aligner, source, counts)
+            reachable = [span for span in spans if span[1] < len(kept)]
+            counts["answers_beyond_truncation"] += len(spans) - len(reachable)
+            if training and not reachable:
+                counts["skipped_no_aligned_answer" if not spans else "skipped_answer_beyond_truncation"] += 1
+                continue
+            meta = ContextSpans(paragraph.context, kept_offsets, reachable[0] if training else None)
+            golds = tuple(answer.text for answer in question.answers)  # the metric compares texts
+            examples.append(Example(question.id, (question_tokens, context), golds, meta))
+        return examples
+
+    @staticmethod
+    def _aligned_spans(question: Question, context: TokenizedContext, source: str,
+                       counts: Counter) -> list[tuple[int, int]]:
+        """The token spans of the question's answers that align, counting each answer's fate."""
+        spans = []
+        for answer in question.answers:
+            alignment = context.token_span(answer)
+            counts["answers"] += 1
+            counts[alignment.problem or "aligned"] += 1
+            if alignment.problem == OUTSIDE_CONTEXT:
+                log.warning("%s: question %s: answer_start %d (+%d characters) lies outside its context (%d"
+                            " characters)", source, question.id, answer.start, len(answer.text), len(context.context))
+            if alignment.span is not None:
+                spans.append(alignment.span)
+        return spans
+
+    def build_model(self, embedder: nn.Module, head_config: BidafHeadConfig, train: Sequence[Example]) -> TaskModel:
+        return BidafModel(embedder, head_config)
+
+    def score(self, gold: Sequence[Sequence[str]], predicted: Sequence[Optional[str]]) -> dict[str, float]:
+        return squad_scores(gold, predicted)
