@@ -82,7 +82,6 @@ def test_float64_model_agrees(allennlp_model, load_fixture_bilm, fixture_sentenc
             assert_close(a.double(), b, atol=1e-5, rtol=0)
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="BUG: token-type cache keeps float32 rows after .double() (dtype only checked on append)")
 def test_float64_after_cache_warmed(allennlp_model, load_fixture_bilm, fixture_sentences):
     batch = [fixture_sentences[0][3], fixture_sentences[1][9]]
     bilm = load_fixture_bilm(allennlp_model)
@@ -130,7 +129,6 @@ def test_batch_of_empty_sentences_unfrozen(allennlp_bilm):
     assert mask.shape == (2, 0) and [tuple(x.shape) for x in layers] == [(2, 0, 32)] * 3
 
 
-@pytest.mark.xfail(strict=True, raises=(TypeError, IndexError), reason="BUG: TokenTypeEncoder._cached fails on 0 tokens (empty cache table / float index)")
 def test_batch_of_empty_sentences_frozen(allennlp_bilm):
     allennlp_bilm.set_trainable(char_encoder=False, lstm_layers=False)
     layers, mask = run(allennlp_bilm, [[], []])
@@ -140,7 +138,6 @@ def test_batch_of_empty_sentences_frozen(allennlp_bilm):
     assert mask.shape == (1, 0)
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="BUG: a batch of zero sentences, batch_to_ids([]) -> (0, 0, 50), crashes in the LSTM reshape")
 def test_batch_of_zero_sentences(allennlp_bilm):
     layers, mask = run(allennlp_bilm, [])
     assert mask.shape == (0, 0) and [tuple(x.shape) for x in layers] == [(0, 0, 32)] * 3
@@ -271,7 +268,6 @@ def test_cache_cleared_when_weights_are_loaded(allennlp_model, bilmtf_model, loa
     assert_close(actual[0], expected[0], atol=1e-6, rtol=0)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="BUG: load_state_dict() does not clear the token-type cache (stale vectors)")
 def test_cache_cleared_by_load_state_dict(allennlp_model, bilmtf_model, load_fixture_bilm):
     batch = [["The", "cat", "sat", "."]]
     bilm = load_fixture_bilm(allennlp_model)

@@ -181,6 +181,12 @@ def test_options_training_n_characters_refused(tmp_path, options_json):
     assert "n_characters" in str(error.value) and "262" in str(error.value)
 
 
+def test_options_other_token_width_refused(tmp_path, options_json):
+    options_json["char_cnn"]["max_characters_per_token"] = 60
+    with pytest.raises(OptionsError, match="max_characters_per_token is 60, only 50"):
+        read_options(write_json(tmp_path / "options.json", options_json))
+
+
 def test_options_bad_activation(tmp_path, options_json):
     options_json["char_cnn"]["activation"] = "gelu"
     with pytest.raises(OptionsError, match="gelu"):
@@ -271,6 +277,13 @@ def test_resolve_local_paths(allennlp_model, tmp_path):
 def test_cached_path_layout(cache):
     url = "https://example.org/models/elmo/x_weights.hdf5"
     assert cached_path(url) == cache / "example.org" / "models" / "elmo" / "x_weights.hdf5"
+
+
+def test_cached_path_stays_inside_the_cache(cache):
+    url = "http://example.org:8080/a/../../etc/./passwd?x=1"
+    assert cached_path(url) == cache / "example.org_8080" / "a" / "etc" / "passwd"
+    with pytest.raises(SourceError, match="names no file"):
+        cached_path("https://example.org/")
 
 
 def test_download_failure_names_url_and_cache_path(cache):

@@ -57,9 +57,9 @@ class TokenTypeEncoder(nn.Module):
     """Runs `CharEncoder` once per distinct token type.
 
     Within a batch, duplicate tokens share one computation (gradients flow through the shared row).
-    While every encoder parameter is frozen and no gradient is being recorded through it, results are
-    also kept across calls in a table keyed by the token's char ids; `clear_cache()` drops it (done
-    automatically when weights are loaded).
+    While every encoder parameter is frozen, results are also kept across calls in a table keyed by
+    the token's char ids. The table is dropped whenever the weights may have changed: on loading
+    weights or a state dict, on a dtype or device move, and on any call with a trainable encoder.
     """
 
     def __init__(self, encoder: CharEncoder):
@@ -67,6 +67,11 @@ class TokenTypeEncoder(nn.Module):
         self.encoder = encoder
         self._rows: dict[bytes, int] = {}
         self._table: torch.Tensor | None = None
+        self.encoder.register_load_state_dict_post_hook(lambda module, keys: self.clear_cache())
+
+    def _apply(self, fn, *args, **kwargs):  # .to(), .double(), .cuda() ... all pass through here
+        self.clear_cache()
+        return super()._apply(fn, *args, **kwargs)
 
     def clear_cache(self) -> None:
         self._rows.clear()
@@ -77,6 +82,8 @@ class TokenTypeEncoder(nn.Module):
         return not any(p.requires_grad for p in self.encoder.parameters())
 
     def forward(self, char_ids: torch.Tensor) -> torch.Tensor:  # (N, C) -> (N, P)
+        if len(char_ids) == 0:
+            return self.encoder(char_ids)
         types, inverse = torch.unique(char_ids, dim=0, return_inverse=True)
         if self.frozen:
             return self._cached(types)[inverse]

@@ -53,10 +53,10 @@ class BiLSTMLayer(nn.Module):
         """
         n_dir, batch, steps, _ = inputs.shape
         bias = (self.bias + self.forget_offset).unsqueeze(1)  # (2, 1, 4D)
-        projected = torch.baddbmm(bias, inputs.reshape(n_dir, batch * steps, -1), self.weight_ih)
+        projected = torch.baddbmm(bias, inputs.reshape(n_dir, batch * steps, inputs.shape[-1]), self.weight_ih)
         # unbind once: indexing step t inside the loop would make the backward pass quadratic in T
         # (each slice's gradient is a full-size zero tensor), unbind's gradient is one stack.
-        projected = projected.view(n_dir, batch, steps, -1).unbind(dim=2)  # T x (2, B, 4D)
+        projected = projected.view(n_dir, batch, steps, 4 * self.dim).unbind(dim=2)  # T x (2, B, 4D)
         step_mask = mask.t().unsqueeze(-1)  # (T, B, 1)
         h, c = state
         outputs = []
@@ -73,6 +73,8 @@ class BiLSTMLayer(nn.Module):
             keep = step_mask[t]
             h, c = torch.where(keep, new_h, h), torch.where(keep, new_c, c)
             outputs.append(new_h)
+        if not outputs:  # no steps at all: an empty batch
+            return inputs.new_zeros(n_dir, batch, steps, self.projection_dim), (h, c)
         return torch.stack(outputs, dim=2), (h, c)
 
 

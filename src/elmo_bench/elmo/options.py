@@ -102,12 +102,16 @@ def parse_options(raw: dict, source: str = "options") -> BiLMOptions:
     if n_characters != 262:
         # 261 is the training-time value; inference needs the extra padding row (ELMO_FORMAT.md §3).
         raise OptionsError(f"{source}: char_cnn.n_characters is {n_characters}, expected 262 at inference")
+    max_chars = int(cnn.get("max_characters_per_token", 50))
+    if max_chars != 50:
+        # The char-id scheme (and every released model) fixes 50 ids per token.
+        raise OptionsError(f"{source}: char_cnn.max_characters_per_token is {max_chars}, only 50 is supported")
     char_cnn = CharCNNOptions(
         embedding_dim=int(_require(embedding, "dim", f"{source} char_cnn.embedding")),
         filters=filters,
         n_highway=int(_require(cnn, "n_highway", f"{source} char_cnn")),
         n_characters=n_characters,
-        max_characters_per_token=int(cnn.get("max_characters_per_token", 50)),
+        max_characters_per_token=max_chars,
         activation=activation,
     )
     lstm_options = LSTMOptions(

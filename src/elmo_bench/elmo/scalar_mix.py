@@ -26,7 +26,8 @@ class ScalarMix(nn.Module):
         super().__init__()
         if initial_weights is not None and len(initial_weights) != num_layers:
             raise ValueError(f"initial_weights has {len(initial_weights)} values for {num_layers} layers")
-        weights = torch.tensor(list(initial_weights or [0.0] * num_layers), dtype=torch.float32)
+        weights = torch.tensor([0.0] * num_layers if initial_weights is None else list(initial_weights),
+                               dtype=torch.float32)
         self.scalar_parameters = nn.Parameter(weights, requires_grad=trainable)
         self.gamma = nn.Parameter(torch.tensor(1.0), requires_grad=trainable)
         self.num_layers = num_layers

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,9 +50,12 @@ def is_url(location: str) -> bool:
 
 
 def cached_path(url: str) -> Path:
-    """Where `url` is (or would be) stored in the cache: <cache>/<host>/<path>."""
-    host_and_path = url.split("://", 1)[1]
-    return cache_dir() / host_and_path
+    """Where `url` is (or would be) stored in the cache: <cache>/<host>/<path> (no query, no '..')."""
+    parts = urllib.parse.urlsplit(url)
+    segments = [s for s in parts.path.split("/") if s not in ("", ".", "..")]
+    if not segments:
+        raise SourceError(f"URL names no file: {url}")
+    return cache_dir().joinpath(parts.netloc.replace(":", "_"), *segments)
 
 
 def resolve(location: str | os.PathLike) -> Path:
