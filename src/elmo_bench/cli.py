@@ -9,11 +9,12 @@ import logging
 import sys
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from .config import PROJECT_ROOT, ConfigError, register_resolvers, register_schemas, typed
 from .data.errors import DataError
 from .elmo import OptionsError, SourceError, WeightsError
+from .pretrain.config import register_pretrain_schema
 from .runner import run
 from .tasks import head_schemas, task_schemas
 
@@ -41,6 +42,25 @@ def _main(cfg: DictConfig) -> float:
 def main() -> None:
     setup()
     _main()
+
+
+@hydra.main(version_base="1.3", config_path=str(PROJECT_ROOT / "conf" / "pretrain"), config_name="config")
+def _pretrain(cfg: DictConfig) -> None:
+    from .pretrain.train import Pretrainer
+
+    try:
+        card = Pretrainer(OmegaConf.to_object(cfg)).run()
+    except USER_ERRORS as error:
+        log.error("%s", error)
+        raise SystemExit(2) from None
+    ppl = card["heldout_perplexity"]
+    log.info("exported %s: held-out perplexity %.1f (unigram %.1f)", cfg.name, ppl["mean"], card["unigram_perplexity"])
+
+
+def pretrain_main() -> None:
+    register_resolvers()
+    register_pretrain_schema()
+    _pretrain()
 
 
 if __name__ == "__main__":
