@@ -16,12 +16,13 @@ from .data.errors import DataError
 from .elmo import OptionsError, SourceError, WeightsError
 from .pretrain.config import register_pretrain_schema
 from .runner import run
+from .training import TrainingError
 from .tasks import head_schemas, task_schemas
 
 log = logging.getLogger("elmo_bench")
 
-# Errors that are the user's input, not a bug: reported in one line, no traceback.
-USER_ERRORS = (ConfigError, DataError, OptionsError, SourceError, WeightsError)
+# Errors with a message that says what to change: reported in one line, no traceback.
+USER_ERRORS = (ConfigError, DataError, OptionsError, SourceError, WeightsError, TrainingError)
 
 
 def setup() -> None:
@@ -30,13 +31,13 @@ def setup() -> None:
 
 
 @hydra.main(version_base="1.3", config_path=str(PROJECT_ROOT / "conf"), config_name="config")
-def _main(cfg: DictConfig) -> float:
+def _main(cfg: DictConfig) -> float | None:
     try:
         result = run(typed(cfg))
     except USER_ERRORS as error:
         log.error("%s", error)
         raise SystemExit(2) from None
-    return result["dev"]
+    return result and result["dev"]
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ import torch
 from omegaconf import OmegaConf
 
 from .atomic import write_json, write_jsonl
+from .cell_lock import CellBusy, CellLock
 from .config import ConfigError, Device, RunConfig, size_tag
 from .data.errors import DataError
 from .data.subsample import nested_subset
@@ -113,23 +114,37 @@ def split_texts(*splits: list[Example]) -> list[list]:
     return [[text for example in split for text in example.texts] for split in splits]
 
 
-def run(config: RunConfig) -> dict:
-    """Train and evaluate one cell, or return its stored result when it is already finished."""
+def finished_result(folder: Path, record: dict, force: bool) -> dict | None:
+    result_file = folder / "result.json"
+    if force or not result_file.is_file():
+        return None
+    check_same_cell(folder, record, "finished result")
+    log.info("%s is finished; skipping (force=true reruns it)", folder)
+    return json.loads(result_file.read_text(encoding="utf-8"))
+
+
+def run(config: RunConfig) -> dict | None:
+    """Train and evaluate one cell; its stored result when already finished; None when another live
+    process holds the cell (a second launcher on the same folder)."""
     folder = cell_dir(config)
     record = config_record(config)
-    result_file = folder / "result.json"
-    if result_file.is_file() and not config.force:
-        check_same_cell(folder, record, "finished result")
-        log.info("%s is finished; skipping (force=true reruns it)", folder)
-        return json.loads(result_file.read_text(encoding="utf-8"))
-    checkpoint = folder / "checkpoint.pt"
-    if config.force:
-        checkpoint.unlink(missing_ok=True)
-    elif checkpoint.is_file():
-        check_same_cell(folder, record, "checkpoint")
-    folder.mkdir(parents=True, exist_ok=True)
-    write_json(folder / "config.json", record)
-    return train_and_evaluate(config, folder, checkpoint, record)
+    if (result := finished_result(folder, record, config.force)) is not None:
+        return result
+    try:
+        with CellLock(folder):
+            # Another process may have finished the cell while this one waited to claim it.
+            if (result := finished_result(folder, record, config.force)) is not None:
+                return result
+            checkpoint = folder / "checkpoint.pt"
+            if config.force:
+                checkpoint.unlink(missing_ok=True)
+            elif checkpoint.is_file():
+                check_same_cell(folder, record, "checkpoint")
+            write_json(folder / "config.json", record)
+            return train_and_evaluate(config, folder, checkpoint, record)
+    except CellBusy as busy:
+        log.warning("%s", busy)
+        return None
 
 
 def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record: dict) -> dict:

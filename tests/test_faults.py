@@ -1,0 +1,159 @@
+"""Runs die and launchers collide: nothing is lost, nothing is corrupted, results stay exact."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from elmo_bench.cell_lock import CellBusy, CellLock
+from elmo_bench.runner import cell_dir, run
+from elmo_bench.tasks.tagging import TaggerModel
+from elmo_bench.training import Trainer, TrainingError
+
+from runs import FAST, conll_slice, make_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory, shared_dir) -> Path:
+    return conll_slice(shared_dir, tmp_path_factory.mktemp("data"), train=200)
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch) -> dict:
+    cache = str(tmp_path / "cache")
+    monkeypatch.setenv("ELMO_BENCH_CACHE", cache)
+    return {**os.environ, "ELMO_BENCH_CACHE": cache, "OMP_NUM_THREADS": "1"}
+
+
+def cell_args(data_root: Path, out: Path, *extra: str) -> list[str]:
+    return [*FAST, f"data.root={data_root}", "data.use_hub=false", f"output_dir={out}", "task=ner",
+            "strategy=finetune", "data.train_size=200", "trainer.max_epochs=4", *extra]
+
+
+def cli(args: list[str], env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "elmo_bench.cli", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def test_sigkill_mid_run_then_restart_reaches_the_same_metrics(data_root, tmp_path, env):
+    straight = cli(cell_args(data_root, tmp_path / "straight"), env)
+    assert straight.wait(timeout=600) == 0, straight.stderr.read()[-2000:]
+    killed_args = cell_args(data_root, tmp_path / "killed")
+    victim = cli(killed_args, env)
+    cell = tmp_path / "killed/ner/finetune/fixture/n200/seed1"
+    deadline = time.time() + 300
+    while not (cell / "checkpoint.pt").exists():  # the first epoch is done; the second is running
+        assert victim.poll() is None and time.time() < deadline, "the run ended before it could be killed"
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=60)
+    assert not (cell / "result.json").exists() and (cell / ".claim").exists()  # dead owner's claim left
+    restarted = cli(killed_args, env)
+    assert restarted.wait(timeout=600) == 0, restarted.stderr.read()[-2000:]
+    expected = json.loads((tmp_path / "straight/ner/finetune/fixture/n200/seed1/result.json").read_text())
+    resumed = json.loads((cell / "result.json").read_text())
+    assert resumed["metrics"] == expected["metrics"]
+    assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in expected["history"]]
+    assert not (cell / ".claim").exists()
+
+
+def test_a_live_claim_is_left_alone_and_a_dead_one_taken_over(tmp_path):
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        claim = tmp_path / ".claim"
+        claim.write_text(json.dumps({"host": socket.gethostname(), "pid": sleeper.pid}))
+        with pytest.raises(CellBusy, match=f"pid {sleeper.pid}"):
+            CellLock(tmp_path).__enter__()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    with CellLock(tmp_path):  # the owner is dead now
+        assert json.loads(claim.read_text())["pid"] == os.getpid()
+    assert not claim.exists()
+
+
+def test_a_claim_from_another_host_expires_without_heartbeat(tmp_path):
+    claim = tmp_path / ".claim"
+    claim.write_text(json.dumps({"host": "elsewhere", "pid": 1}))
+    with pytest.raises(CellBusy, match="elsewhere"):
+        CellLock(tmp_path, stale_after=600).__enter__()
+    old = time.time() - 3600
+    os.utime(claim, (old, old))
+    with CellLock(tmp_path, stale_after=600):
+        pass
+
+
+def test_a_busy_cell_is_skipped_without_writing(data_root, tmp_path, env):
+    config = make_config(cell_args(data_root, tmp_path / "out"))
+    folder = cell_dir(config)
+    folder.mkdir(parents=True)
+    (folder / ".claim").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
+    assert run(config) is None
+    assert sorted(p.name for p in folder.iterdir()) == [".claim"]
+
+
+def test_rerun_of_a_killed_sweep_redoes_only_unfinished_cells(data_root, tmp_path, env, monkeypatch):
+    done = make_config(cell_args(data_root, tmp_path / "out", "seed=1", "trainer.max_epochs=1"))
+    unfinished = make_config(cell_args(data_root, tmp_path / "out", "seed=2", "trainer.max_epochs=2"))
+    run(done)
+    stamp = (cell_dir(done) / "result.json").stat().st_mtime_ns
+    original = Trainer._save_checkpoint
+
+    def die_after_first_epoch(trainer):
+        original(trainer)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_save_checkpoint", die_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run(unfinished)
+    monkeypatch.setattr(Trainer, "_save_checkpoint", original)
+    epochs_trained = []
+    monkeypatch.setattr(Trainer, "_train_epoch", lambda trainer, train: epochs_trained.append(1) or 0.0)
+    for config in (done, unfinished):  # the sweep again
+        run(config)
+    assert (cell_dir(done) / "result.json").stat().st_mtime_ns == stamp
+    assert len(epochs_trained) == 1  # only the unfinished cell's second epoch
+
+
+def test_a_damaged_feature_cache_file_is_rebuilt(data_root, tmp_path, env, caplog):
+    args = cell_args(data_root, tmp_path / "out", "strategy=feature_ensemble", "trainer.max_epochs=1")
+    first = run(make_config(args))
+    cache_files = sorted(Path(env["ELMO_BENCH_CACHE"]).rglob("*.pt"))
+    assert len(cache_files) == 3  # train subset, dev, test
+    cache_files[0].write_bytes(cache_files[0].read_bytes()[:100])  # a torn file under a real key
+    again = run(make_config([*args, "force=true"]))
+    assert "unreadable" in caplog.text
+    assert again["metrics"] == first["metrics"]
+    assert not list(Path(env["ELMO_BENCH_CACHE"]).rglob("*.tmp"))
+
+
+def test_non_finite_loss_stops_with_the_last_good_checkpoint(data_root, tmp_path, env, monkeypatch):
+    config = make_config(cell_args(data_root, tmp_path / "out", "trainer.max_epochs=3"))
+    original_loss, original_record = TaggerModel.loss, Trainer._record_epoch
+    epochs_done = []
+
+    def record(trainer, *args):
+        original_record(trainer, *args)
+        epochs_done.append(1)
+
+    def loss_turning_nan(model, examples):  # finite in epoch 1, NaN from epoch 2 on
+        value = original_loss(model, examples)
+        return value * float("nan") if epochs_done else value
+
+    monkeypatch.setattr(Trainer, "_record_epoch", record)
+    monkeypatch.setattr(TaggerModel, "loss", loss_turning_nan)
+    with pytest.raises(TrainingError, match=r"non-finite loss .* epoch 2.*last good checkpoint"):
+        run(config)
+    folder = cell_dir(config)
+    assert torch.load(folder / "checkpoint.pt", weights_only=False)["progress"]["epoch"] == 1
+    assert not (folder / "result.json").exists() and not (folder / ".claim").exists()
