@@ -94,9 +94,11 @@ class SiameseRegressor(TaskModel):
         super().__init__(embedder)
         self.low, self.high = score_range
         self.dropout = nn.Dropout(head.dropout)
-        self.lstm = MaskedBiLSTM(embedder.output_dim, head.hidden_dim, head.lstm_layers, head.dropout) \
-            if head.lstm_layers else None
-        width = self.lstm.output_dim if self.lstm is not None else embedder.output_dim
+        width = embedder.output_dim
+        self.lstm = None
+        if head.lstm_layers:
+            self.lstm = MaskedBiLSTM(width, head.hidden_dim, head.lstm_layers, head.dropout)
+            width = self.lstm.output_dim
         self.mlp = nn.Sequential(
             nn.Linear(4 * width, head.mlp_dim), nn.ReLU(), nn.Dropout(head.dropout), nn.Linear(head.mlp_dim, 1)
         )
