@@ -1,0 +1,164 @@
+"""The catalogue of bad inputs: each gets the exact error below, and none leaves a result behind.
+
+| bad input                                  | error          | message names                                |
+|--------------------------------------------|----------------|----------------------------------------------|
+| data file with a wrong column count        | DataFormatError| file:line, expected and found column counts  |
+| data file that is not UTF-8                | DataFormatError| file:line, the byte offset                   |
+| training split with no sentence            | DataError      | the file                                     |
+| train_size larger than the pool            | DataError      | the key, the size and the pool               |
+| label outside the task's tag scheme        | DataFormatError| file:line, the label, the scheme             |
+| options.json without a key                 | OptionsError   | the file and the missing key                 |
+| weights file with a wrong shape            | WeightsError   | the file, the dataset, both shapes           |
+| truncated hdf5 file                        | WeightsError   | the file                                     |
+| URL unreachable offline                    | SourceError    | the URL and the cache path to put the file   |
+| unknown task / strategy / model            | exit code 1    | the unknown name and the available options   |
+| negative or zero learning rate             | ConfigError    | the key trainer.lr                           |
+| a 1,000-token sentence                     | (runs)         | all 1,000 tokens tagged                      |
+| an empty sentence                          | (runs)         | an all-False mask row, zero vectors          |
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import pytest
+import torch
+
+from elmo_bench.config import ConfigError
+from elmo_bench.data.errors import DataError, DataFormatError
+from elmo_bench.elmo import OptionsError, SourceError, WeightsError, batch_to_ids, load_bilm
+from elmo_bench.runner import run
+
+from runs import FAST, conll_slice, make_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def setup(tmp_path, shared_dir, monkeypatch):
+    """A writable data root (slices of the real files), a copy of the fixture biLM, and overrides."""
+    monkeypatch.setenv("ELMO_BENCH_CACHE", str(tmp_path / "cache"))
+    root = conll_slice(shared_dir, tmp_path / "data", train=40, dev=20, test=20)
+    model = tmp_path / "model"
+    shutil.copytree(shared_dir / "fixtures/allennlp-elmo", model, ignore=shutil.ignore_patterns("config"))
+    overrides = [*FAST, f"data.root={root}", "data.use_hub=false", f"output_dir={tmp_path / 'out'}", "task=ner",
+                 "model=custom", f"model.options_file={model / 'options.json'}",
+                 f"model.weight_file={model / 'lm_weights.hdf5'}", "trainer.max_epochs=1"]
+    return root, model, overrides, tmp_path / "out"
+
+
+def assert_fails(overrides, out: Path, error: type, pattern: str) -> None:
+    with pytest.raises(error, match=pattern):
+        run(make_config(overrides))
+    assert not list(out.rglob("result.json")), "a failed run left a result the report would read"
+
+
+def edit_line(path: Path, number: int, change) -> None:
+    lines = path.read_bytes().split(b"\n")
+    lines[number - 1] = change(lines[number - 1])
+    path.write_bytes(b"\n".join(lines))
+
+
+def test_wrong_column_count(setup):
+    root, _, overrides, out = setup
+    edit_line(root / "conll2003/eng.train", 5, lambda line: line.rsplit(b" ", 1)[0])
+    assert_fails(overrides, out, DataFormatError, r"eng\.train:5: expected 4 columns .*found 3")
+
+
+def test_not_utf8(setup):
+    root, _, overrides, out = setup
+    edit_line(root / "conll2003/eng.testa", 7, lambda line: b"caf\xe9" + line[line.index(b" "):])
+    assert_fails(overrides, out, DataFormatError, r"eng\.testa:7: not valid utf-8")
+
+
+def test_empty_training_split(setup):
+    root, _, overrides, out = setup
+    (root / "conll2003/eng.train").write_text("-DOCSTART- -X- O O\n\n", encoding="utf-8")
+    assert_fails(overrides, out, DataError, r"eng\.train: no sentences")
+
+
+def test_train_size_larger_than_pool(setup):
+    _, _, overrides, out = setup
+    assert_fails([*overrides, "data.train_size=41"], out, DataError,
+                 r"data\.train_size=41 is larger than the training pool \(40 examples\)")
+
+
+def test_label_outside_the_scheme(setup):
+    root, _, overrides, out = setup
+    edit_line(root / "conll2003/eng.train", 3, lambda line: line.rsplit(b" ", 1)[0] + b" X-PER")
+    assert_fails(overrides, out, DataFormatError, r"eng\.train:3: label 'X-PER' is not a iob1 tag")
+
+
+def test_options_missing_key(setup):
+    _, model, overrides, out = setup
+    options = json.loads((model / "options.json").read_text())
+    del options["lstm"]["projection_dim"]
+    (model / "options.json").write_text(json.dumps(options))
+    assert_fails(overrides, out, OptionsError, r"options\.json lstm: missing key 'projection_dim'")
+
+
+def test_weights_wrong_shape(setup):
+    _, model, overrides, out = setup
+    with h5py.File(model / "lm_weights.hdf5", "r+") as handle:
+        del handle["CNN_proj/W_proj"]
+        handle["CNN_proj/W_proj"] = torch.zeros(124, 15).numpy()
+    assert_fails(overrides, out, WeightsError,
+                 r"lm_weights\.hdf5: dataset 'CNN_proj/W_proj' has shape \(124, 15\), the options file implies \(124, 16\)")
+
+
+def test_truncated_hdf5(setup):
+    _, model, overrides, out = setup
+    weights = model / "lm_weights.hdf5"
+    weights.write_bytes(weights.read_bytes()[:200_000])
+    assert_fails(overrides, out, WeightsError, r"lm_weights\.hdf5")
+
+
+def test_url_unreachable_offline(setup):
+    _, _, overrides, out = setup
+    url = "http://127.0.0.1:9/elmo/options.json"
+    assert_fails([*overrides, f"model.options_file={url}"], out, SourceError,
+                 r"cannot download http://127\.0\.0\.1:9/elmo/options\.json .* put it at .*127\.0\.0\.1_9/elmo/options\.json")
+
+
+@pytest.mark.parametrize("lr", ["-0.001", "0"])
+def test_learning_rate_not_positive(setup, lr):
+    _, _, overrides, out = setup
+    with pytest.raises(ConfigError, match=rf"config key 'trainer\.lr': must be > 0, got {float(lr)}"):
+        make_config([*overrides, f"trainer.lr={lr}"])
+
+
+@pytest.mark.parametrize(("override", "listed"), [("task=nosuch", "ner"), ("strategy=nosuch", "finetune"),
+                                                  ("model=nosuch", "fixture")])
+def test_unknown_group_option(setup, override, listed):
+    _, _, overrides, out = setup
+    completed = subprocess.run([sys.executable, "-m", "elmo_bench.cli", *overrides, override], text=True,
+                               capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert completed.returncode == 1
+    assert "nosuch" in completed.stderr and listed in completed.stderr  # Hydra lists the options
+    assert not list(out.rglob("result.json"))
+
+
+def test_a_1000_token_sentence_is_tagged_whole(setup):
+    root, _, overrides, out = setup
+    test_file = root / "conll2003/eng.testb"
+    long_sentence = "".join(f"word{i} NN I-NP {'I-PER' if i % 7 == 0 else 'O'}\n" for i in range(1000))
+    test_file.write_text(test_file.read_text() + "\n" + long_sentence + "\n", encoding="utf-8")
+    run(make_config(overrides))
+    rows = [json.loads(line) for line in next(out.rglob("predictions/test.jsonl")).read_text().splitlines()]
+    assert len(rows[-1]["gold"]) == len(rows[-1]["pred"]) == 1000
+
+
+def test_an_empty_sentence_in_a_batch(shared_dir):
+    bilm = load_bilm(shared_dir / "fixtures/allennlp-elmo/options.json",
+                     shared_dir / "fixtures/allennlp-elmo/lm_weights.hdf5")
+    with torch.no_grad():
+        layers, mask = bilm(batch_to_ids([[], ["Hello", "world"]]))
+        alone, _ = bilm(batch_to_ids([["Hello", "world"]]))
+    assert mask.tolist() == [[False, False], [True, True]]
+    assert all(float(layer[0].abs().max()) == 0.0 for layer in layers)
+    assert all(torch.allclose(layer[1], single[0], atol=1e-6) for layer, single in zip(layers, alone))
