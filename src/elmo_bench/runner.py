@@ -11,10 +11,9 @@ import logging
 import platform
 import resource
 import sys
-from dataclasses import asdict
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
 
 import torch
 from omegaconf import OmegaConf
@@ -29,8 +28,8 @@ from .elmo.sources import resolve
 from .strategies.embedder import WordVocabulary
 from .strategies.feature_cache import bilm_fingerprint
 from .strategies.strategies import BiLMFiles, build_embedder, parameter_groups
-from .tasks import Example, Task, make_task
-from .training import Trainer, predict
+from .tasks import Example, Splits, Task, make_task
+from .training import Progress, Trainer, predict
 
 log = logging.getLogger(__name__)
 
@@ -147,70 +146,104 @@ def run(config: RunConfig) -> dict | None:
         return None
 
 
-def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record: dict) -> dict:
-    device = resolve_device(config.trainer.device)
+@dataclass
+class Cell:
+    """Everything one run builds before training."""
+
+    task: Task
+    splits: Splits
+    train: list[Example]
+    bilm: torch.nn.Module
+    embedder: torch.nn.Module
+    model: torch.nn.Module
+    groups: list[dict]
+
+
+def build(config: RunConfig, device: torch.device) -> Cell:
     torch.manual_seed(config.seed)
     task = make_task(config.task)
     splits = task.load_splits(config.data.root, config.data.use_hub)
     train = nested_subset(splits.train, config.data.train_size, config.data.subset_seed)
     if not train:
         raise DataError(f"task '{task.name}': the training split is empty ({splits.source})")
-    files = BiLMFiles(str(resolve(config.model.options_file)), str(resolve(config.model.weight_file)), "")
-    files.fingerprint = bilm_fingerprint(files.options_file, files.weight_file)
-    bilm = load_bilm(files.options_file, files.weight_file)
+    options_file, weight_file = str(resolve(config.model.options_file)), str(resolve(config.model.weight_file))
+    files = BiLMFiles(options_file, weight_file, bilm_fingerprint(options_file, weight_file))
+    bilm = load_bilm(options_file, weight_file)
     train_texts = [text for example in train for text in example.texts]
     vocabulary = WordVocabulary(train_texts, config.inputs.min_word_count) if config.inputs.word_dim else None
     embedder = build_embedder(config.strategy, bilm, files, split_texts(train, splits.dev, splits.test),
                               vocabulary, config.inputs.word_dim, config.trainer.eval_batch_tokens, device)
     model = task.build_model(embedder, config.head, train).to(device)
     groups = parameter_groups(config.strategy, model, config.trainer.lr)
-    trainer = Trainer(task, model, groups, config.trainer, device, config.seed, checkpoint,
-                      regularizer=lambda: config.strategy.mix_l2 * embedder.mix_penalty())
-    progress = trainer.fit(train, splits.dev)
+    return Cell(task, splits, train, bilm, embedder, model, groups)
+
+
+def evaluate(cell: Cell, config: RunConfig, device: torch.device, folder: Path) -> dict[str, dict | None]:
+    """Score dev and test (x100) and write their predictions; a split without gold labels gets None."""
     metrics = {}
     (folder / "predictions").mkdir(exist_ok=True)
-    for split, examples in (("dev", splits.dev), ("test", splits.test)):
-        predicted = predict(task, model, examples, config.trainer, device)
-        metrics[split] = {k: round(100 * v, 4) for k, v in task.score([e.label for e in examples], predicted).items()}
+    for split, examples in (("dev", cell.splits.dev), ("test", cell.splits.test)):
+        predicted = predict(cell.task, cell.model, examples, config.trainer, device)
+        gold = [e.label for e in examples]
+        scores = None if any(label is None for label in gold) else cell.task.score(gold, predicted)
+        metrics[split] = scores and {k: round(100 * v, 4) for k, v in scores.items()}
         write_jsonl(folder / "predictions" / f"{split}.jsonl",
-                           [task.prediction_record(e, p) for e, p in zip(examples, predicted)])
-    result = {
+                    [cell.task.prediction_record(e, p) for e, p in zip(examples, predicted)])
+    return metrics
+
+
+def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record: dict) -> dict:
+    device = resolve_device(config.trainer.device)
+    cell = build(config, device)
+    trainer = Trainer(cell.task, cell.model, cell.groups, config.trainer, device, config.seed, checkpoint,
+                      regularizer=lambda: config.strategy.mix_l2 * cell.embedder.mix_penalty())
+    progress = trainer.fit(cell.train, cell.splits.dev)
+    metrics = evaluate(cell, config, device, folder)
+    result = result_record(config, cell, progress, metrics, device, record)
+    write_json(folder / "result.json", result)
+    if not config.keep_checkpoint:
+        checkpoint.unlink(missing_ok=True)
+    log.info("%s %s %s n=%d seed=%d: dev %s %s, test %s (%d epochs, %.1fs)", cell.task.name, result["strategy"],
+             result["model"], len(cell.train), config.seed, cell.task.metric, result["dev"], result["test"],
+             progress.epoch, progress.train_seconds)
+    return result
+
+
+def main_metric(metrics: dict | None, name: str) -> float | None:
+    return None if metrics is None else metrics[name]
+
+
+def result_record(config: RunConfig, cell: Cell, progress: Progress, metrics: dict, device, record: dict) -> dict:
+    size = config.data.train_size
+    return {
         "status": "complete",
-        "task": task.name,
-        "dataset": getattr(config.task, "dataset", task.name),
+        "task": cell.task.name,
+        "dataset": getattr(config.task, "dataset", cell.task.name),
         "strategy": config.strategy.name.value,
         "model": config.model.name,
-        "train_size": len(train),
-        "requested_train_size": config.data.train_size and (
-            int(config.data.train_size) if config.data.train_size >= 1 else config.data.train_size),
-        "train_pool": len(splits.train),
-        "train_subset_digest": subset_digest(train),
+        "train_size": len(cell.train),
+        "requested_train_size": size and (int(size) if size >= 1 else size),
+        "train_pool": len(cell.splits.train),
+        "train_subset_digest": subset_digest(cell.train),
         "seed": config.seed,
         "subset_seed": config.data.subset_seed,
-        "metric": task.metric,
-        "dev": metrics["dev"][task.metric],
-        "test": metrics["test"][task.metric],
+        "metric": cell.task.metric,
+        "dev": main_metric(metrics["dev"], cell.task.metric),
+        "test": main_metric(metrics["test"], cell.task.metric),
         "metrics": metrics,
         "epochs": progress.epoch,
         "best_epoch": progress.best_epoch,
         "train_seconds": round(progress.train_seconds, 3),
         "seconds_per_epoch": round(progress.train_seconds / max(1, progress.epoch), 3),
         "history": progress.history,
-        "trainable_params": sum(p.numel() for g in groups for p in g["params"]),
-        "total_params": count_parameters(model, bilm),
+        "trainable_params": sum(p.numel() for g in cell.groups for p in g["params"]),
+        "total_params": count_parameters(cell.model, cell.bilm),
         "peak_memory_mb": round(peak_memory_mb(device), 1),
-        "scalar_mix": embedder.mix_summary(),
+        "scalar_mix": cell.embedder.mix_summary(),
         "device": str(device),
-        "data_source": splits.source,
-        "data_details": splits.details,
+        "data_source": cell.splits.source,
+        "data_details": cell.splits.details,
         "versions": package_versions(),
         "predictions": {"dev": "predictions/dev.jsonl", "test": "predictions/test.jsonl"},
         "config": record,
     }
-    write_json(folder / "result.json", result)
-    if not config.keep_checkpoint:
-        checkpoint.unlink(missing_ok=True)
-    log.info("%s %s %s n=%d seed=%d: dev %s %.2f, test %.2f (%d epochs, %.1fs)", task.name,
-             result["strategy"], result["model"], len(train), config.seed, task.metric, result["dev"],
-             result["test"], progress.epoch, progress.train_seconds)
-    return result

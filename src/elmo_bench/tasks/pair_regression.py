@@ -159,13 +159,14 @@ class PairRegressionTask(Task):
                       details=details | self._counts(splits))
 
     def _test_gold(self, test: list[ScoredPair], test_path: Path, data_root: Path) -> tuple[list[ScoredPair], dict]:
-        """The test pairs with the gold file's scores; without a gold file they stay unscored (metrics nan)."""
+        """The test pairs with the gold file's scores; without a gold file they stay unscored (labels None,
+        which the runner records as test metrics null)."""
         gold_path = data_root / self.config.test_gold_file if self.config.test_gold_file else None
         if gold_path is not None and gold_path.is_file():
             gold = read_original_sts(gold_path, self.score_range)
             return attach_gold_scores(test, test_path, gold, gold_path), {"test_gold": str(gold_path)}
         note = (f"{test_path} has no scores and the gold file ({gold_path or 'task.test_gold_file unset'}) is"
-                " missing: test metrics cannot be computed and are NaN; dev metrics are unaffected")
+                " missing: test metrics cannot be computed and are null; dev metrics are unaffected")
         log.warning("task '%s': %s", self.name, note)
         return test, {"test_gold": None, "test_note": note}
 
@@ -195,7 +196,5 @@ class PairRegressionTask(Task):
     def build_model(self, embedder: nn.Module, head_config: SiameseHeadConfig, train: Sequence[Example]) -> TaskModel:
         return SiameseRegressor(embedder, head_config, self.score_range)
 
-    def score(self, gold: Sequence[Optional[float]], predicted: Sequence[float]) -> dict[str, float]:
-        if any(score is None for score in gold):  # unscored test split: see Splits.details["test_note"]
-            return {name: math.nan for name in METRICS}
+    def score(self, gold: Sequence[float], predicted: Sequence[float]) -> dict[str, float]:
         return correlations(gold, predicted)
