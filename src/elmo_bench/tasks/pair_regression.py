@@ -10,7 +10,6 @@ Trained with mean squared error; scored with Pearson (main) and Spearman correla
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
