@@ -220,3 +220,13 @@ def test_multirun_over_strategies_and_sizes_writes_four_cells(overrides, tmp_pat
         "ner/finetune/fixture/n20/seed1",
         "ner/finetune/fixture/n40/seed1",
     ]
+
+
+def test_random_weights_ablation_is_its_own_cell(overrides):
+    args = [*overrides, "task=pos", "data.train_size=30", "trainer.max_epochs=1"]
+    trained = run(make_config(args))
+    random = run(make_config([*args, "model.random_weights=true"]))
+    assert random["model"] == "fixture-random" and trained["model"] == "fixture"
+    assert cell_dir(make_config([*args, "model.random_weights=true"])).parts[-3] == "fixture-random"
+    assert random["train_subset_digest"] == trained["train_subset_digest"]
+    assert random["metrics"] != trained["metrics"]

@@ -70,6 +70,12 @@ class ModelConfig:
     name: str = MISSING  # used in the run's folder name
     options_file: str = MISSING  # local path or http(s) URL
     weight_file: str = MISSING
+    random_weights: bool = False  # ablation: the same network untrained (seeded init), weights not read
+
+    @property
+    def label(self) -> str:
+        """The model's name in run folders and results."""
+        return model_label(self.name, self.random_weights)
 
 
 @dataclass
@@ -191,8 +197,13 @@ def cache_path(relative: str) -> str:
     return str(cache_dir() / relative)
 
 
+def model_label(name: str, random_weights: bool) -> str:
+    return f"{name}-random" if random_weights else name
+
+
 def register_resolvers() -> None:
-    for name, function in (("shared", shared_path), ("size_tag", size_tag), ("cache", cache_path)):
+    resolvers = (("shared", shared_path), ("size_tag", size_tag), ("cache", cache_path), ("model_label", model_label))
+    for name, function in resolvers:
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, function)
 

@@ -23,10 +23,10 @@ from .cell_lock import CellBusy, CellLock
 from .config import ConfigError, Device, RunConfig, size_tag
 from .data.errors import DataError
 from .data.subsample import nested_subset
-from .elmo import load_bilm
+from .elmo import BiLM, load_bilm, read_options
 from .elmo.sources import resolve
 from .strategies.embedder import WordVocabulary
-from .strategies.feature_cache import bilm_fingerprint
+from .strategies.feature_cache import bilm_fingerprint, file_digest
 from .strategies.strategies import BiLMFiles, build_embedder, parameter_groups
 from .tasks import Example, Splits, Task, make_task
 from .training import Progress, Trainer, predict
@@ -38,7 +38,7 @@ IGNORED_FOR_IDENTITY = ("force", "keep_checkpoint")  # keys that may change with
 
 def cell_dir(config: RunConfig) -> Path:
     """<output_dir>/<task>/<strategy>/<model>/n<size>/seed<seed>: the same path on every rerun."""
-    return (Path(config.output_dir) / config.task.name / config.strategy.name.value / config.model.name
+    return (Path(config.output_dir) / config.task.name / config.strategy.name.value / config.model.label
             / f"n{size_tag(config.data.train_size)}" / f"seed{config.seed}")
 
 
@@ -166,9 +166,7 @@ def build(config: RunConfig, device: torch.device) -> Cell:
     train = nested_subset(splits.train, config.data.train_size, config.data.subset_seed)
     if not train:
         raise DataError(f"task '{task.name}': the training split is empty ({splits.source})")
-    options_file, weight_file = str(resolve(config.model.options_file)), str(resolve(config.model.weight_file))
-    files = BiLMFiles(options_file, weight_file, bilm_fingerprint(options_file, weight_file))
-    bilm = load_bilm(options_file, weight_file)
+    bilm, files = load_model(config)
     train_texts = [text for example in train for text in example.texts]
     vocabulary = WordVocabulary(train_texts, config.inputs.min_word_count) if config.inputs.word_dim else None
     embedder = build_embedder(config.strategy, bilm, files, split_texts(train, splits.dev, splits.test),
@@ -176,6 +174,16 @@ def build(config: RunConfig, device: torch.device) -> Cell:
     model = task.build_model(embedder, config.head, train).to(device)
     groups = parameter_groups(config.strategy, model, config.trainer.lr)
     return Cell(task, splits, train, bilm, embedder, model, groups)
+
+
+def load_model(config: RunConfig) -> tuple[BiLM, BiLMFiles]:
+    options_file = str(resolve(config.model.options_file))
+    if config.model.random_weights:  # initialised under the run's seed (set in `build`)
+        fingerprint = hashlib.sha256(f"random:{config.seed}:{file_digest(options_file)}".encode()).hexdigest()
+        return BiLM(read_options(options_file)).eval(), BiLMFiles(options_file, "", fingerprint)
+    weight_file = str(resolve(config.model.weight_file))
+    return load_bilm(options_file, weight_file), BiLMFiles(options_file, weight_file,
+                                                           bilm_fingerprint(options_file, weight_file))
 
 
 def evaluate(cell: Cell, config: RunConfig, device: torch.device, folder: Path) -> dict[str, dict | None]:
@@ -220,7 +228,7 @@ def result_record(config: RunConfig, cell: Cell, progress: Progress, metrics: di
         "task": cell.task.name,
         "dataset": getattr(config.task, "dataset", cell.task.name),
         "strategy": config.strategy.name.value,
-        "model": config.model.name,
+        "model": config.model.label,
         "train_size": len(cell.train),
         "requested_train_size": size and (int(size) if size >= 1 else size),
         "train_pool": len(cell.splits.train),
