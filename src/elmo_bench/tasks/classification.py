@@ -126,7 +126,7 @@ class ClassifierModel(TaskModel):
 
 def accuracy(gold: Sequence, predicted: Sequence) -> float:
     if len(gold) != len(predicted) or not gold:
-        raise ValueError(f"accuracy needs as many predictions as gold labels, and some: {len(gold)} vs {len(predicted)}")
+        raise ValueError(f"accuracy needs one prediction per gold label, and some: {len(gold)} vs {len(predicted)}")
     return sum(g == p for g, p in zip(gold, predicted)) / len(gold)
 
 
@@ -199,7 +199,8 @@ class ClassificationTask(Task):
             tokens = tokenize(clean_news_text(text) if config.format == "news_csv" else text)
             label = row[config.hub_label_field]
             if not 0 <= label < len(config.classes):
-                raise DataFormatError(where, row_number, f"label {label} is not a class index 0-{len(config.classes) - 1}")
+                raise DataFormatError(where, row_number,
+                                      f"label {label} is not a class index 0-{len(config.classes) - 1}")
             if not tokens:
                 raise DataFormatError(where, row_number, "empty text")
             examples.append(Example(f"{prefix}-{row_number}", (tokens,), config.classes[label]))
