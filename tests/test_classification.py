@@ -2,7 +2,6 @@
 scikit-learn, bad input, the classifier head's masking, and one-epoch runs of both strategies on slices."""
 from __future__ import annotations
 
-import csv
 import json
 import re
 from collections import Counter

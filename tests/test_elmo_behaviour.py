@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from elmo_bench.elmo import batch_to_ids, load_bilm
+from elmo_bench.elmo import batch_to_ids
 
 P = 16  # fixture projection dim: the forward half of a layer is [:P], the backward half [P:]
 

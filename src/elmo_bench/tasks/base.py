@@ -6,12 +6,15 @@ turns a batch of token lists into vectors, and adds its own head on top.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 from torch import nn
+
+from ..data.errors import DataError
 
 Tokens = tuple[str, ...]
 
@@ -63,6 +66,19 @@ class Task(ABC):
     head_schemas: dict[str, type]  # head kind -> schema, for conf/head/<kind>_schema
     name: str
     metric: str  # key of the main metric in `score`
+
+    def __init__(self, config: Any):
+        self.config = config
+        self.name = config.name
+        self.metric = config.metric
+
+    def missing_files(self, paths: Mapping[str, Path], use_hub: bool) -> list[str]:
+        """The local files that are missing, once sure the hub may stand in for them (else a DataError)."""
+        missing = [str(path) for path in paths.values() if not path.is_file()]
+        if missing and not (use_hub and self.config.hub_id):
+            raise DataError(f"task '{self.name}': data files not found: {', '.join(missing)} (set data.root"
+                            f" or $ELMO_BENCH_DATA; hub fallback {'off' if not use_hub else 'not configured'})")
+        return missing
 
     @abstractmethod
     def load_splits(self, data_root: str, use_hub: bool) -> Splits: ...

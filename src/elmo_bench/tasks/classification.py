@@ -135,11 +135,6 @@ class ClassificationTask(Task):
     config_schema = ClassificationTaskConfig
     head_schemas = {"classifier": ClassifierHeadConfig}
 
-    def __init__(self, config: ClassificationTaskConfig):
-        self.config = config
-        self.name = config.name
-        self.metric = config.metric
-
     # --- data -------------------------------------------------------------------------------------
 
     def load_splits(self, data_root: str, use_hub: bool) -> Splits:
@@ -149,12 +144,9 @@ class ClassificationTask(Task):
             return self._from_hub(tried=[])
         paths = {"train": config.train_files[config.pool], "dev": config.dev_file, "test": config.test_file}
         paths = {split: Path(data_root) / name for split, name in paths.items() if name is not None}
-        missing = [str(path) for path in paths.values() if not path.is_file()]
+        missing = self.missing_files(paths, use_hub)
         if not missing:
             return self._from_files(paths)
-        if not (use_hub and config.hub_id):
-            raise DataError(f"task '{self.name}': data files not found: {', '.join(missing)} (set data.root"
-                            f" or $ELMO_BENCH_DATA; hub fallback {'off' if not use_hub else 'not configured'})")
         log.warning("task %s: %s missing; the hub's whole train split replaces pool '%s'",
                     self.name, ", ".join(missing), config.pool)
         return self._from_hub(tried=missing)

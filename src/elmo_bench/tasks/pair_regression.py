@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..config import check
-from ..data.errors import DataError, DataFormatError
+from ..data.errors import DataFormatError
 from ..data.hub import load_hub_dataset
 from ..data.sts import ScoredPair, attach_gold_scores, checked_pair, read_glue_sts, read_original_sts
 from ..data.tokenize import tokenize
@@ -130,19 +130,14 @@ class PairRegressionTask(Task):
     head_schemas = {"siamese": SiameseHeadConfig}
 
     def __init__(self, config: PairRegressionTaskConfig):
-        self.config = config
-        self.name = config.name
-        self.metric = config.metric
+        super().__init__(config)
         self.score_range = (config.min_score, config.max_score)
 
     def load_splits(self, data_root: str, use_hub: bool) -> Splits:
         paths = {split: Path(data_root) / getattr(self.config, key) for split, key in SPLIT_FILES.items()}
-        if all(path.is_file() for path in paths.values()):
+        missing = self.missing_files(paths, use_hub)
+        if not missing:
             return self._from_files(paths, Path(data_root))
-        missing = [str(p) for p in paths.values() if not p.is_file()]
-        if not (use_hub and self.config.hub_id):
-            raise DataError(f"task '{self.name}': data files not found: {', '.join(missing)} (set data.root"
-                            f" or $ELMO_BENCH_DATA; hub fallback {'off' if not use_hub else 'not configured'})")
         return self._from_hub(load_hub_dataset(self.config.hub_id, tried=missing))
 
     def _from_files(self, paths: dict[str, Path], data_root: Path) -> Splits:

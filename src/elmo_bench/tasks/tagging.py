@@ -16,7 +16,6 @@ from torch.nn import functional as F
 
 from ..config import check
 from ..data.conll import read_column_file
-from ..data.errors import DataError
 from ..data.hub import load_hub_dataset
 from .base import Example, Splits, Task, TaskModel
 from .crf import ConditionalRandomField, iob2_transition_mask
@@ -116,20 +115,12 @@ class TaggingTask(Task):
     config_schema = TaggingTaskConfig
     head_schemas = {"tagger": TaggerHeadConfig}
 
-    def __init__(self, config: TaggingTaskConfig):
-        self.config = config
-        self.name = config.name
-        self.metric = config.metric
-
     def load_splits(self, data_root: str, use_hub: bool) -> Splits:
         paths = {split: Path(data_root) / getattr(self.config, key) for split, key in SPLIT_FILES.items()}
-        if all(path.is_file() for path in paths.values()):
+        missing = self.missing_files(paths, use_hub)
+        if not missing:
             splits = {split: self._read_file(split, path) for split, path in paths.items()}
             return Splits(**splits, source=", ".join(str(p) for p in paths.values()))
-        missing = [str(p) for p in paths.values() if not p.is_file()]
-        if not (use_hub and self.config.hub_id):
-            raise DataError(f"task '{self.name}': data files not found: {', '.join(missing)} (set data.root"
-                            f" or $ELMO_BENCH_DATA; hub fallback {'off' if not use_hub else 'not configured'})")
         dataset = load_hub_dataset(self.config.hub_id, tried=missing)
         splits = {split: self._from_hub(split, dataset[hub_split]) for split, hub_split in HUB_SPLITS.items()}
         return Splits(**splits, source=f"hub:{self.config.hub_id}")
