@@ -244,11 +244,6 @@ class SpanQATask(Task):
     config_schema = SpanQATaskConfig
     head_schemas = {"bidaf": BidafHeadConfig}
 
-    def __init__(self, config: SpanQATaskConfig):
-        self.config = config
-        self.name = config.name
-        self.metric = config.metric
-
     def load_splits(self, data_root: str, use_hub: bool) -> Splits:
         official, source = self._read_official_sets(data_root, use_hub)
         parts, record = self._article_parts(official, source)
@@ -265,12 +260,9 @@ class SpanQATask(Task):
         if self.config.protocol == "official":
             files["train"] = self.config.train_file
         paths = {name: Path(data_root) / file for name, file in files.items()}
-        if all(path.is_file() for path in paths.values()):
+        missing = self.missing_files(paths, use_hub)
+        if not missing:
             return {name: read_squad(path) for name, path in paths.items()}, ", ".join(map(str, paths.values()))
-        missing = [str(path) for path in paths.values() if not path.is_file()]
-        if not (use_hub and self.config.hub_id):
-            raise DataError(f"task '{self.name}': data files not found: {', '.join(missing)} (set data.root or"
-                            f" $ELMO_BENCH_DATA; hub fallback {'off' if not use_hub else 'not configured'})")
         dataset = load_hub_dataset(self.config.hub_id, tried=missing)
         return ({name: articles_from_rows(dataset[HUB_SPLITS[name]], f"hub:{self.config.hub_id}[{HUB_SPLITS[name]}]")
                  for name in files}, f"hub:{self.config.hub_id}")
