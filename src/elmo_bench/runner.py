@@ -167,7 +167,8 @@ def build(config: RunConfig, device: torch.device) -> Cell:
     if not train:
         raise DataError(f"task '{task.name}': the training split is empty ({splits.source})")
     bilm, files = load_model(config)
-    train_texts = [text for example in train for text in example.texts]
+    # Distinct texts: a SQuAD context shared by five questions must not count its words five times.
+    train_texts = dict.fromkeys(text for example in train for text in example.texts)
     vocabulary = WordVocabulary(train_texts, config.inputs.min_word_count) if config.inputs.word_dim else None
     embedder = build_embedder(config.strategy, bilm, files, split_texts(train, splits.dev, splits.test),
                               vocabulary, config.inputs.word_dim, config.trainer.eval_batch_tokens, device)

@@ -39,7 +39,7 @@ class LiveLayers(nn.Module):
 
 
 class WordVocabulary:
-    """Training-set words seen at least `min_count` times; the rest map to UNK."""
+    """Words seen at least `min_count` times in the given texts; the rest map to UNK."""
 
     def __init__(self, texts: Iterable[Tokens], min_count: int):
         counts = Counter(token for text in texts for token in text)
