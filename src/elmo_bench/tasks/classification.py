@@ -27,7 +27,7 @@ from ..data.hub import load_hub_dataset
 from ..data.sst import read_sst_trees
 from ..data.tokenize import tokenize
 from .base import Example, Splits, Task, TaskModel
-from .layers import AttentionPool, MaskedBiLSTM, masked_max_pool, masked_mean_pool
+from .layers import AttentionPool, TokenEncoder, masked_max_pool, masked_mean_pool
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +90,8 @@ class ClassifierModel(TaskModel):
         super().__init__(embedder)
         self.classes = classes
         self.class_index = {name: i for i, name in enumerate(classes)}
-        self.dropout = nn.Dropout(head.dropout)
-        width = embedder.output_dim
-        self.lstm = None
-        if head.lstm_layers:
-            self.lstm = MaskedBiLSTM(width, head.hidden_dim, head.lstm_layers, head.dropout)
-            width = self.lstm.output_dim
+        self.encoder = TokenEncoder(embedder.output_dim, head.hidden_dim, head.lstm_layers, head.dropout)
+        width = self.encoder.output_dim
         self.pooling = head.pooling
         self.attention = AttentionPool(width) if head.pooling == "attention" else None
         hidden = []
@@ -111,8 +107,7 @@ class ClassifierModel(TaskModel):
 
     def _logits(self, examples: Sequence[Example]) -> torch.Tensor:
         states, mask = self.embedder([example.texts[0] for example in examples])  # (B, T, D), (B, T)
-        if self.lstm is not None:
-            states = self.dropout(self.lstm(states, mask))  # (B, T, 2H)
+        states = self.encoder(states, mask)  # (B, T, 2H)
         return self.output(self._pool(states, mask)).float()  # (B, K)
 
     def loss(self, examples: Sequence[Example]) -> torch.Tensor:

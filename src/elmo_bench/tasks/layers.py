@@ -25,6 +25,19 @@ class MaskedBiLSTM(nn.LSTM):
         return outputs  # (B, T, 2H), zeros at padded positions
 
 
+class TokenEncoder(nn.Module):
+    """The heads' optional contextual layer: MaskedBiLSTM then dropout, or the identity with 0 layers."""
+
+    def __init__(self, input_dim: int, hidden_dim: int, layers: int, dropout: float):
+        super().__init__()
+        self.lstm = MaskedBiLSTM(input_dim, hidden_dim, layers, dropout) if layers else None
+        self.dropout = nn.Dropout(dropout)
+        self.output_dim = self.lstm.output_dim if self.lstm is not None else input_dim
+
+    def forward(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> (B, T, W)
+        return vectors if self.lstm is None else self.dropout(self.lstm(vectors, mask))
+
+
 def masked_max_pool(vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Per-dimension max over the unmasked positions: (B, T, D), (B, T) -> (B, D).
 

@@ -28,7 +28,7 @@ from ..data.hub import load_hub_dataset
 from ..data.sts import ScoredPair, attach_gold_scores, checked_pair, read_glue_sts, read_original_sts
 from ..data.tokenize import tokenize
 from .base import Example, Splits, Task, TaskModel
-from .layers import MaskedBiLSTM, masked_max_pool
+from .layers import TokenEncoder, masked_max_pool
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +93,8 @@ class SiameseRegressor(TaskModel):
         super().__init__(embedder)
         self.low, self.high = score_range
         self.dropout = nn.Dropout(head.dropout)
-        width = embedder.output_dim
-        self.lstm = None
-        if head.lstm_layers:
-            self.lstm = MaskedBiLSTM(width, head.hidden_dim, head.lstm_layers, head.dropout)
-            width = self.lstm.output_dim
+        self.encoder = TokenEncoder(embedder.output_dim, head.hidden_dim, head.lstm_layers, head.dropout)
+        width = self.encoder.output_dim
         self.mlp = nn.Sequential(
             nn.Linear(4 * width, head.mlp_dim), nn.ReLU(), nn.Dropout(head.dropout), nn.Linear(head.mlp_dim, 1)
         )
@@ -107,9 +104,7 @@ class SiameseRegressor(TaskModel):
         # looked up in one go. Rows 0..B-1 are the first sentences, B..2B-1 the second ones.
         texts = [example.texts[0] for example in examples] + [example.texts[1] for example in examples]
         reps, mask = self.embedder(texts)  # (2B, T, D), (2B, T)
-        hidden = self.dropout(reps)
-        if self.lstm is not None:
-            hidden = self.dropout(self.lstm(hidden, mask))  # (2B, T, H)
+        hidden = self.encoder(self.dropout(reps), mask)  # (2B, T, H)
         u, v = masked_max_pool(hidden, mask).chunk(2)  # (B, H) each
         features = torch.cat([u, v, (u - v).abs(), u * v], dim=-1)  # (B, 4H)
         unit = torch.sigmoid(self.mlp(features).squeeze(-1).float())  # (B,) in (0, 1)

@@ -19,7 +19,7 @@ from ..data.conll import read_column_file
 from ..data.hub import load_hub_dataset
 from .base import Example, Splits, Task, TaskModel
 from .crf import ConditionalRandomField, iob2_transition_mask
-from .layers import MaskedBiLSTM
+from .layers import TokenEncoder
 from .tagging_metrics import span_f1, token_accuracy
 
 
@@ -69,11 +69,8 @@ class TaggerModel(TaskModel):
         self.labels = labels
         self.label_index = {label: i for i, label in enumerate(labels)}
         self.dropout = nn.Dropout(head.dropout)
-        width = embedder.output_dim
-        self.lstm = None
-        if head.lstm_layers:
-            self.lstm = MaskedBiLSTM(width, head.hidden_dim, head.lstm_layers, head.dropout)
-            width = self.lstm.output_dim
+        self.encoder = TokenEncoder(embedder.output_dim, head.hidden_dim, head.lstm_layers, head.dropout)
+        width = self.encoder.output_dim
         self.emission = nn.Linear(width, len(labels))
         self.crf = None
         if head.crf:
@@ -82,9 +79,7 @@ class TaggerModel(TaskModel):
 
     def _emissions(self, examples: Sequence[Example]) -> tuple[torch.Tensor, torch.Tensor]:
         reps, mask = self.embedder([example.texts[0] for example in examples])  # (B, T, D), (B, T)
-        hidden = self.dropout(reps)
-        if self.lstm is not None:
-            hidden = self.dropout(self.lstm(hidden, mask))
+        hidden = self.encoder(self.dropout(reps), mask)
         return self.emission(hidden).float(), mask  # (B, T, K)
 
     def _gold(self, examples: Sequence[Example], shape: torch.Size, device) -> torch.Tensor:
