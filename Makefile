@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 # The main job: NER with both strategies at 1,000 training sentences, the sweep callback then writes $(OUT)/demo/report.
 demo: setup
 	$(BIN)/elmo-bench -m task=ner strategy=feature_ensemble,finetune data.train_size=1000 \
-		trainer.max_epochs=10 output_dir=$(OUT)/demo
+		trainer.max_epochs=10 trainer.batch_tokens=500 output_dir=$(OUT)/demo
 
 test: setup
 	$(BIN)/python -m pytest -q
