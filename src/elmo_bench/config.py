@@ -96,6 +96,7 @@ class DataConfig:
 class TrainerConfig:
     max_epochs: int = 30
     patience: int = 5  # epochs without a dev improvement before stopping
+    min_epochs: int = 5  # epochs that never count against patience
     batch_tokens: int = 1000  # padded tokens per training batch
     eval_batch_tokens: int = 4000
     lr: float = 1e-3
@@ -112,6 +113,7 @@ class TrainerConfig:
         check(self.lr > 0, "trainer.lr", f"must be > 0, got {self.lr}")
         check(self.max_epochs >= 1, "trainer.max_epochs", f"must be >= 1, got {self.max_epochs}")
         check(self.patience >= 1, "trainer.patience", f"must be >= 1, got {self.patience}")
+        check(self.min_epochs >= 0, "trainer.min_epochs", f"must be >= 0, got {self.min_epochs}")
         check(self.batch_tokens >= 1, "trainer.batch_tokens", f"must be >= 1, got {self.batch_tokens}")
         check(self.eval_batch_tokens >= 1, "trainer.eval_batch_tokens", f"must be >= 1, got {self.eval_batch_tokens}")
         check(self.weight_decay >= 0, "trainer.weight_decay", f"must be >= 0, got {self.weight_decay}")

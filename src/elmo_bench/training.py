@@ -151,7 +151,9 @@ class Trainer:
         if dev_score > progress.best_score:
             progress.best_score, progress.best_epoch, progress.bad_epochs = dev_score, progress.epoch, 0
             self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        else:
+        elif progress.epoch > self.config.min_epochs:
+            # The first epochs never count against patience: on small data (and under a warm-up) the dev
+            # score can sit at its floor for a few epochs before it starts to rise.
             progress.bad_epochs += 1
         log.info("epoch %d: loss %.4f, dev %s %.4f (best %.4f at epoch %d), %.1fs", progress.epoch, loss,
                  self.task.metric, dev_score, progress.best_score, progress.best_epoch, seconds)
