@@ -1,6 +1,7 @@
 """Helpers for end-to-end runs in tests: small slices of the real data files and composed configs."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -36,6 +37,16 @@ def conll_slice(shared: Path, root: Path, train: int = 120, dev: int = 60, test:
     for name, size in (("eng.train", train), ("eng.testa", dev), ("eng.testb", test)):
         write_slice(shared / "data" / "conll2003" / name, root / "conll2003" / name, size)
     return root
+
+
+def offline_overrides(data_root: Path, tmp_path: Path, monkeypatch) -> list[str]:
+    """A run on local files only, with its own output folder and feature cache under tmp_path."""
+    monkeypatch.setenv("ELMO_BENCH_CACHE", str(tmp_path / "cache"))
+    return [f"data.root={data_root}", f"output_dir={tmp_path / 'out'}", "data.use_hub=false"]
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def make_config(overrides: list[str]) -> RunConfig:

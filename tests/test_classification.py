@@ -2,7 +2,6 @@
 scikit-learn, bad input, the classifier head's masking, and one-epoch runs of both strategies on slices."""
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -28,7 +27,7 @@ from elmo_bench.tasks.classification import (
     accuracy,
 )
 
-from runs import FAST, make_config
+from runs import FAST, make_config, offline_overrides, read_jsonl
 
 SST_LABELS = {"0", "1", "2", "3", "4"}
 NEWS_LABELS = {"1", "2", "3", "4"}
@@ -382,13 +381,9 @@ def slice_root(tmp_path_factory, shared_dir) -> Path:
 
 @pytest.fixture
 def overrides(slice_root, tmp_path, monkeypatch):
-    monkeypatch.setenv("ELMO_BENCH_CACHE", str(tmp_path / "cache"))
-    return [f"data.root={slice_root}", f"output_dir={tmp_path / 'out'}", "data.use_hub=false", *FAST,
+    return [*offline_overrides(slice_root, tmp_path, monkeypatch), *FAST,
             "trainer.max_epochs=1", "head.feedforward_dim=8"]
 
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def check_recomputed_accuracy(config, result: dict, sizes: dict[str, int], classes: list[str]) -> None:

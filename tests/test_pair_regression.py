@@ -26,7 +26,7 @@ from elmo_bench.tasks.pair_regression import (
     correlations,
 )
 
-from runs import make_config
+from runs import make_config, offline_overrides, read_jsonl
 
 RANGE = (0.0, 5.0)
 HEADER = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2"
@@ -331,14 +331,10 @@ def slice_root(tmp_path_factory, shared_dir) -> Path:
 
 @pytest.fixture
 def overrides(slice_root, tmp_path, monkeypatch):
-    monkeypatch.setenv("ELMO_BENCH_CACHE", str(tmp_path / "cache"))
-    return [f"data.root={slice_root}", f"output_dir={tmp_path / 'out'}", "data.use_hub=false", "task=stsb",
+    return [*offline_overrides(slice_root, tmp_path, monkeypatch), "task=stsb",
             "head.hidden_dim=16", "head.mlp_dim=16", "inputs.word_dim=8", "trainer.max_epochs=1",
             "trainer.batch_tokens=400", "data.train_size=40"]
 
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ from elmo_bench.elmo.bilm import BiLM
 from elmo_bench.runner import cell_dir, run
 from elmo_bench.training import Trainer
 
-from runs import FAST, conll_slice, make_config
+from runs import FAST, conll_slice, make_config, offline_overrides, read_jsonl
 
 pytestmark = pytest.mark.slow
 
@@ -29,12 +29,8 @@ def data_root(tmp_path_factory, shared_dir) -> Path:
 
 @pytest.fixture
 def overrides(data_root, tmp_path, monkeypatch):
-    monkeypatch.setenv("ELMO_BENCH_CACHE", str(tmp_path / "cache"))
-    return [f"data.root={data_root}", f"output_dir={tmp_path / 'out'}", "data.use_hub=false", *FAST]
+    return [*offline_overrides(data_root, tmp_path, monkeypatch), *FAST]
 
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 class CountingForward:

@@ -25,7 +25,7 @@ from elmo_bench.tasks.span_qa import (BidafHeadConfig, BidafModel, ContextSpans,
                                       best_spans, deal_articles)
 from elmo_bench.tasks.squad_metric import exact_match, normalize_answer, squad_scores, token_f1
 
-from runs import make_config
+from runs import make_config, offline_overrides
 
 DEV_FILE = "squad/dev-v1.1.json"
 
@@ -463,8 +463,7 @@ def squad_slice(tmp_path_factory, raw_dev) -> Path:
 
 @pytest.mark.slow
 def test_one_epoch_of_each_strategy(squad_slice, raw_dev, tmp_path, monkeypatch):
-    monkeypatch.setenv("ELMO_BENCH_CACHE", str(tmp_path / "cache"))
-    common = [f"data.root={squad_slice}", f"output_dir={tmp_path / 'out'}", "data.use_hub=false", "task=squad",
+    common = [*offline_overrides(squad_slice, tmp_path, monkeypatch), "task=squad",
               "task.offline_split.train_articles=1", "task.offline_split.dev_articles=1",
               "task.offline_split.test_articles=1", "head.hidden_dim=8", "head.modeling_layers=1", "inputs.word_dim=8",
               "trainer.max_epochs=1", "data.train_size=12"]
