@@ -63,7 +63,8 @@ def test_sigkill_mid_run_then_restart_reaches_the_same_metrics(data_root, tmp_pa
     expected = json.loads((tmp_path / "straight/ner/finetune/fixture/n200/seed1/result.json").read_text())
     resumed = json.loads((cell / "result.json").read_text())
     assert resumed["metrics"] == expected["metrics"]
-    assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in expected["history"]]
+    # Separate processes may differ in the last float bits (memory alignment changes SIMD sums).
+    assert [h["loss"] for h in resumed["history"]] == pytest.approx([h["loss"] for h in expected["history"]], rel=1e-6)
     assert not (cell / ".claim").exists()
 
 

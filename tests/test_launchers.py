@@ -204,7 +204,9 @@ def test_every_launcher_gives_the_same_scores_for_the_same_cell(joblib_sweep, su
         for name, result in by_launcher.items():
             assert result["train_subset_digest"] == reference["train_subset_digest"], (cell, name)
             assert result["metrics"] == reference["metrics"], (cell, name)  # same seed, CPU: identical scores
-            assert [h["loss"] for h in result["history"]] == [h["loss"] for h in reference["history"]], (cell, name)
+            # Separate processes may differ in the last float bits (memory alignment changes SIMD sums).
+            losses = [h["loss"] for h in reference["history"]]
+            assert [h["loss"] for h in result["history"]] == pytest.approx(losses, rel=1e-6), (cell, name)
 
 
 # --- configs that this machine cannot run: checked, not run --------------------------------------------
