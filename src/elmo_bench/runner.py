@@ -11,6 +11,7 @@ import logging
 import platform
 import resource
 import sys
+import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -157,6 +158,7 @@ class Cell:
     embedder: torch.nn.Module
     model: torch.nn.Module
     groups: list[dict]
+    feature_seconds: float  # computing the frozen biLM's features (0 when read from the cache)
 
 
 def build(config: RunConfig, device: torch.device) -> Cell:
@@ -170,11 +172,13 @@ def build(config: RunConfig, device: torch.device) -> Cell:
     # Distinct texts: a SQuAD context shared by five questions must not count its words five times.
     train_texts = dict.fromkeys(text for example in train for text in example.texts)
     vocabulary = WordVocabulary(train_texts, config.inputs.min_word_count) if config.inputs.word_dim else None
+    start = time.perf_counter()
     embedder = build_embedder(config.strategy, bilm, files, split_texts(train, splits.dev, splits.test),
                               vocabulary, config.inputs.word_dim, config.trainer.eval_batch_tokens, device)
+    feature_seconds = time.perf_counter() - start
     model = task.build_model(embedder, config.head, train).to(device)
     groups = parameter_groups(config.strategy, model, config.trainer.lr)
-    return Cell(task, splits, train, bilm, embedder, model, groups)
+    return Cell(task, splits, train, bilm, embedder, model, groups, feature_seconds)
 
 
 def load_model(config: RunConfig) -> tuple[BiLM, BiLMFiles]:
@@ -244,6 +248,7 @@ def result_record(config: RunConfig, cell: Cell, progress: Progress, metrics: di
         "best_epoch": progress.best_epoch,
         "train_seconds": round(progress.train_seconds, 3),
         "seconds_per_epoch": round(progress.train_seconds / max(1, progress.epoch), 3),
+        "feature_seconds": round(cell.feature_seconds, 3),
         "history": progress.history,
         "trainable_params": sum(p.numel() for g in cell.groups for p in g["params"]),
         "total_params": count_parameters(cell.model, cell.bilm),
