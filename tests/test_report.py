@@ -281,3 +281,13 @@ def test_callback_never_fails_the_sweep(tmp_path, caplog):
     ReportCallback().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
     ReportCallback().on_multirun_end(OmegaConf.create({}))
     assert "report failed" in caplog.text and "no hydra.sweep.dir" in caplog.text
+
+
+def test_feature_seconds_count_as_cost(tmp_path):
+    root = tmp_path / "outputs"
+    write(run_dir(root, "ner", "feature_ensemble", 100, 1) / "result.json",
+          {**result("ner", "feature_ensemble", 100, 1, 80.0, 81.0, 10.0), "feature_seconds": 5.5})
+    write(run_dir(root, "ner", "finetune", 100, 1) / "result.json", result("ner", "finetune", 100, 1, 82.0, 83.0, 30.0))
+    (row,) = build_report([root], tmp_path / "report").rows
+    assert row.feature_ensemble.train_seconds == pytest.approx(15.5)
+    assert row.finetune.train_seconds == pytest.approx(30.0)

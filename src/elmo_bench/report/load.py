@@ -43,7 +43,7 @@ class RunResult:
     metric: str  # name of the main metric; dev and test are that metric x100
     dev: float
     test: float
-    train_seconds: float
+    train_seconds: float  # the run's wall time: training plus any feature computation
     trainable_params: int
     layer_weights: tuple[float, ...] | None  # softmax-normalised scalar-mix weights, layer 0 first
 
@@ -97,10 +97,16 @@ def load_result(path: Path) -> RunResult:
             raise InvalidResult(f"corrupt: required key {key!r} is missing")
         if not check(data[key]):
             raise InvalidResult(f"corrupt: {key!r} is {data[key]!r}, expected {expected}")
+    fields = {key: data[key] for key in _REQUIRED}
+    # A run's cost includes computing the frozen biLM's features (feature_ensemble, when not yet cached).
+    feature_seconds = data.get("feature_seconds", 0)
+    if not (_is_number(feature_seconds) and feature_seconds >= 0):
+        raise InvalidResult(f"corrupt: 'feature_seconds' is {feature_seconds!r}, expected a non-negative number")
+    fields["train_seconds"] += feature_seconds
     return RunResult(
         path=path,
         mtime_ns=path.stat().st_mtime_ns,
-        **{key: data[key] for key in _REQUIRED},
+        **fields,
         layer_weights=_layer_weights(data.get("scalar_mix")),
     )
 

@@ -17,7 +17,7 @@ SIGNIFICANCE_RULE = (
     f"p < {SIGNIFICANCE_LEVEL}); it needs at least 2 seeds run by both strategies."
 )
 COLUMNS = ("task", "dataset", "metric", "model", "train size", "feature_ensemble (test)", "finetune (test)",
-           "Δ (ft − fe)", "winner", "paired t-test over seeds", "train s (fe / ft)",
+           "Δ (ft − fe)", "winner", "paired t-test over seeds", "run s (fe / ft)",
            "trainable params (fe / ft)", "params ratio ft/fe")
 LATEX_ALIGN = "llllrrrrllrrr"  # one letter per column above
 
@@ -77,7 +77,8 @@ def markdown(rows: list[Row], n_runs: int, n_left_out: int, published: list[Publ
         "Scores are the task's main metric on the **test** split (×100): mean ± sample std (ddof=1) over seeds, "
         "n = number of seeds; a std of — means a single seed. Δ = finetune − feature_ensemble of the means; "
         "the winner is the higher mean, or a tie when Δ rounds to 0.00. A cell of — has no runs. "
-        "Cost is the mean training time per run and the trainable parameters of each strategy.",
+        "Cost is the mean wall time per run (training, plus computing the frozen biLM's features when they "
+        "were not already cached) and the trainable parameters of each strategy.",
         "",
         SIGNIFICANCE_RULE,
         "",
