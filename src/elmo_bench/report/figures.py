@@ -107,7 +107,7 @@ def _scalar_mix_panel(axes, n_layers: int, by_strategy: dict[str, list[tuple[flo
 
 
 def cost_vs_score(rows: list[Row], path: Path) -> Path:
-    """Mean train seconds (log x) vs mean test score per row and strategy; a grey line joins the two strategies."""
+    """Mean run seconds (training + feature computation, log x) vs mean test score per row and strategy; a grey line joins the two strategies."""
     figure = Figure(figsize=(7.2, 4.6))
     axes = figure.subplots()
     tasks = sorted({row.task for row in rows})
@@ -121,7 +121,7 @@ def cost_vs_score(rows: list[Row], path: Path) -> Path:
             axes.scatter(side.train_seconds, side.test_mean, color=task_colour[row.task],
                          marker=STRATEGY_MARKER[strategy], s=40, edgecolor="black", linewidth=0.4, zorder=2)
     axes.set_xscale("log")
-    axes.set_xlabel("mean training time per run (s, log scale)")
+    axes.set_xlabel("mean wall time per run: training + features (s, log scale)")
     axes.set_ylabel("mean test score (task's main metric ×100)")
     axes.set_title("Cost vs score (one point per task × train size × strategy)")
     axes.grid(alpha=0.3)
