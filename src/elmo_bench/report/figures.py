@@ -107,7 +107,7 @@ def _scalar_mix_panel(axes, n_layers: int, by_strategy: dict[str, list[tuple[flo
 
 
 def cost_vs_score(rows: list[Row], path: Path) -> Path:
-    """Mean run seconds (training + feature computation, log x) vs mean test score per row and strategy; a grey line joins the two strategies."""
+    """Mean run seconds (training + features; log x) vs mean test score per row and strategy, pairs joined."""
     figure = Figure(figsize=(7.2, 4.6))
     axes = figure.subplots()
     tasks = sorted({row.task for row in rows})
