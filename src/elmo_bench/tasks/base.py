@@ -47,7 +47,7 @@ class Embedder(Protocol):
 class TaskModel(nn.Module, ABC):
     """A head over the embedder; `loss` for training, `predict` for evaluation."""
 
-    def __init__(self, embedder: nn.Module):
+    def __init__(self, embedder: Embedder):
         super().__init__()
         self.embedder = embedder
 
@@ -84,7 +84,7 @@ class Task(ABC):
     def load_splits(self, data_root: str, use_hub: bool) -> Splits: ...
 
     @abstractmethod
-    def build_model(self, embedder: nn.Module, head_config: Any, train: Sequence[Example]) -> TaskModel: ...
+    def build_model(self, embedder: Embedder, head_config: Any, train: Sequence[Example]) -> TaskModel: ...
 
     @abstractmethod
     def score(self, gold: Sequence[Any], predicted: Sequence[Any]) -> dict[str, float]:

@@ -18,7 +18,8 @@ from ..config import check
 from ..data.conll import read_column_file
 from ..data.hub import load_hub_dataset
 from .base import Example, Splits, Task, TaskModel
-from .crf import ConditionalRandomField, iob2_transition_mask
+from .crf import (ConditionalRandomField, TransitionMask, bioes_transition_mask,
+                  iob2_transition_mask)
 from .layers import TokenEncoder
 from .tagging_metrics import span_f1, token_accuracy
 
@@ -64,7 +65,7 @@ HUB_SPLITS = {"train": "train", "dev": "validation", "test": "test"}
 
 
 class TaggerModel(TaskModel):
-    def __init__(self, embedder: nn.Module, labels: list[str], head: TaggerHeadConfig, use_iob2_constraints: bool):
+    def __init__(self, embedder: nn.Module, labels: list[str], head: TaggerHeadConfig, allowed: TransitionMask | None):
         super().__init__(embedder)
         self.labels = labels
         self.label_index = {label: i for i, label in enumerate(labels)}
@@ -72,10 +73,7 @@ class TaggerModel(TaskModel):
         self.encoder = TokenEncoder(embedder.output_dim, head.hidden_dim, head.lstm_layers, head.dropout)
         width = self.encoder.output_dim
         self.emission = nn.Linear(width, len(labels))
-        self.crf = None
-        if head.crf:
-            allowed = iob2_transition_mask(labels) if use_iob2_constraints else None
-            self.crf = ConditionalRandomField(len(labels), allowed)
+        self.crf = ConditionalRandomField(len(labels), allowed) if head.crf else None
 
     def _emissions(self, examples: Sequence[Example]) -> tuple[torch.Tensor, torch.Tensor]:
         reps, mask = self.embedder([example.texts[0] for example in examples])  # (B, T, D), (B, T)
@@ -135,7 +133,10 @@ class TaggingTask(Task):
 
     def build_model(self, embedder: nn.Module, head_config: TaggerHeadConfig, train: Sequence[Example]) -> TaskModel:
         labels = sorted({tag for example in train for tag in example.label})
-        return TaggerModel(embedder, labels, head_config, use_iob2_constraints=self.config.scheme in ("iob1", "iob2"))
+        # The CRF may only move between tags the scheme allows (files in IOB1 are IOB2 once read).
+        constraints = {"iob1": iob2_transition_mask, "iob2": iob2_transition_mask, "bioes": bioes_transition_mask}
+        allowed = constraints[self.config.scheme](labels) if self.config.scheme in constraints else None
+        return TaggerModel(embedder, labels, head_config, allowed)
 
     def score(self, gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict[str, float]:
         if self.metric == "accuracy":
