@@ -5,15 +5,17 @@ import json
 import math
 from collections import Counter
 
+import numpy as np
 import pytest
 import torch
 
 from elmo_bench.config import ConfigError
 from elmo_bench.elmo import batch_to_ids, load_bilm
-from elmo_bench.pretrain.config import PretrainConfig, ShapeConfig
+from elmo_bench.pretrain.batches import StreamBatches
+from elmo_bench.pretrain.config import LRDecay, PretrainConfig, ShapeConfig
 from elmo_bench.pretrain.corpus import book_text, decode, sentences
 from elmo_bench.pretrain.language_model import BiLanguageModel
-from elmo_bench.pretrain.train import Pretrainer, unigram_perplexity
+from elmo_bench.pretrain.train import Pretrainer, learning_rate, unigram_perplexity
 from elmo_bench.pretrain.vocabulary import BOS, EOS, UNK, LMVocabulary
 from elmo_bench.elmo.bilm import BiLM
 
@@ -79,6 +81,44 @@ def test_sampled_softmax_sampler_is_a_distribution():
     assert torch.isfinite(loss) and loss.item() > 0
 
 
+def test_stream_windows_run_forward_and_backward_through_the_concatenated_lines():
+    vocab = LMVocabulary(["</S>", "<S>", "<UNK>", "a", "b"])
+    batches = StreamBatches([("a", "b"), ("c",)], vocab, batch_tokens=4, steps=2, seed=0)
+    assert batches.type_words == ["</S>", "<S>", "<UNK>", "a", "b", "c"]  # "c" is a type outside the softmax
+    order = np.random.default_rng(0).permutation(2).tolist()
+    lines = {0: [BOS, 3, 4, EOS], 1: [BOS, 5, EOS]}
+    stream = [t for i in order for t in lines[i]]  # 7 tokens -> 2 rows of 3, the last token dropped
+    assert batches.windows(0, 0).tolist() == [[stream[0:3], stream[3:6]],
+                                              [stream[2::-1], stream[5:2:-1]]]
+    assert batches.count(0) == 1  # a window needs T inputs and the next token as its last target
+    assert batches.softmax_id.tolist() == [0, 1, 2, 3, 4, UNK]
+    ids = batches.char_ids(np.array([[1, 5, 0]]))
+    assert torch.equal(ids, batch_to_ids([["<S>", "c", "</S>"]]))
+
+
+def test_carried_state_makes_two_windows_equal_one_long_one():
+    torch.manual_seed(0)
+    lm = BiLanguageModel(BiLM(TINY.to_options()), vocab_size=6, num_samples=None).eval()
+    words = [["a", "b", "c", "d", "a", "c"], ["d", "c", "b", "a", "a", "b"]]
+    ids = batch_to_ids(words)  # (2, 6, 50)
+    char_ids = torch.stack([ids, ids.flip(1)])  # forward rows and the same rows read backwards
+    targets = torch.randint(0, 6, (2, 2, 6))
+    with torch.no_grad():
+        whole, _ = lm.stream_loss(char_ids, targets, None)
+        first, carried = lm.stream_loss(char_ids[:, :, :3], targets[:, :, :3], None)
+        second, _ = lm.stream_loss(char_ids[:, :, 3:], targets[:, :, 3:], carried)
+        restarted, _ = lm.stream_loss(char_ids[:, :, 3:], targets[:, :, 3:], None)
+    assert ((first + second) / 2).item() == pytest.approx(whole.item(), abs=1e-6)
+    assert abs(((first + restarted) / 2).item() - whole.item()) > 1e-4  # the carried state matters
+
+
+def test_learning_rate_schedule():
+    config = PretrainConfig(corpus=["x"], lr=1.0, warmup_steps=4, lr_decay=LRDecay.linear)
+    assert [learning_rate(config, step, 10) for step in (0, 1, 3, 5, 9)] == pytest.approx([0.25, 0.5, 1.0, 5 / 6, 1 / 6])
+    constant = PretrainConfig(corpus=["x"], lr=0.5)
+    assert {learning_rate(constant, step, 10) for step in range(10)} == {0.5}
+
+
 @pytest.fixture(scope="module")
 def corpus_root(tmp_path_factory, shared_dir):
     """The first 300 sentences of the real 1B Word held-out shard."""
@@ -106,6 +146,7 @@ def test_pretrain_learns_and_exports_a_loadable_model(tmp_path, corpus_root):
     assert perplexities == sorted(perplexities, reverse=True)  # held-out perplexity falls every epoch
     assert perplexities[-1] < 0.6 * perplexities[0]
     assert json.loads((export / "options.json").read_text())["lstm"]["dim"] == 16
+    assert "one line at a time, Adam lr 0.005 (warm-up 0 steps, decay none)" in (export / "model_card.md").read_text()
     # The exported pair reads back through the public loader into the same network.
     checkpoint = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
     trained = BiLM(TINY.to_options())
@@ -117,12 +158,27 @@ def test_pretrain_learns_and_exports_a_loadable_model(tmp_path, corpus_root):
             assert torch.equal(a, b)
 
 
-def test_interrupted_pretraining_resumes_to_the_same_weights(tmp_path, corpus_root):
-    straight = Pretrainer(tiny_config(tmp_path / "a", corpus_root, max_epochs=2))
+def test_truncated_bptt_pretraining_learns(tmp_path, corpus_root):
+    card = Pretrainer(tiny_config(tmp_path, corpus_root, bptt_steps=10, warmup_steps=5,
+                                  lr_decay=LRDecay.linear)).run()
+    perplexities = [epoch["mean"] for epoch in card["history"]]
+    assert perplexities == sorted(perplexities, reverse=True)
+    assert perplexities[-1] < 0.6 * perplexities[0]
+    assert card["training"]["sequences"] == "truncated BPTT, 10 steps"
+
+
+@pytest.mark.parametrize("schedule", [{}, {"bptt_steps": 10, "warmup_steps": 5, "lr_decay": LRDecay.linear}],
+                         ids=["lines", "bptt"])
+def test_interrupted_pretraining_resumes_to_the_same_weights(tmp_path, corpus_root, schedule):
+    straight = Pretrainer(tiny_config(tmp_path / "a", corpus_root, max_epochs=2, **schedule))
     straight.run()
-    Pretrainer(tiny_config(tmp_path / "b", corpus_root, max_epochs=1)).run()  # stops after epoch 1
-    resumed = Pretrainer(tiny_config(tmp_path / "b", corpus_root, max_epochs=2))
-    assert resumed.state.epoch == 1
+    # Stopped by the time budget in the middle of epoch 1, with a BPTT state to carry on from.
+    interrupted = Pretrainer(tiny_config(tmp_path / "b", corpus_root, max_epochs=2, max_train_seconds=1e-9,
+                                         **schedule))
+    interrupted.run()
+    assert interrupted.state.epoch == 0 and interrupted.state.step == 1
+    resumed = Pretrainer(tiny_config(tmp_path / "b", corpus_root, max_epochs=2, **schedule))
+    assert resumed.state.step == 1
     resumed.run()
     for (name, a), b in zip(straight.lm.state_dict().items(), resumed.lm.state_dict().values()):
         assert torch.equal(a, b), name

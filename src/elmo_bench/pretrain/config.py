@@ -6,7 +6,7 @@ from typing import Optional
 
 from hydra.core.config_store import ConfigStore
 
-from ..config import Device, Precision, check
+from ..config import Choice, Device, Precision, check
 from ..elmo.options import CharCNNOptions, BiLMOptions, LSTMOptions
 
 
@@ -34,6 +34,11 @@ class ShapeConfig:
         )
 
 
+class LRDecay(Choice):
+    none = "none"
+    linear = "linear"  # to zero at the last step of max_epochs
+
+
 @dataclass
 class PretrainConfig:
     name: str = "cpu-small"
@@ -45,9 +50,14 @@ class PretrainConfig:
     min_count: int = 3
     num_samples: Optional[int] = 2048  # sampled-softmax negatives; null = full softmax
     max_sentence_tokens: int = 50  # longer lines are cut into windows of this size
+    # null: each line is its own sequence from a zero state (as the biLM is used downstream);
+    # T: truncated BPTT over the concatenated lines in windows of T steps, state carried (bilm-tf: 20)
+    bptt_steps: Optional[int] = None
     heldout_sentences: int = 2000  # drawn at random (seeded) from the corpus, never trained on
     batch_tokens: int = 2000
     lr: float = 1e-3  # Adam
+    warmup_steps: int = 0  # linear warm-up from zero
+    lr_decay: LRDecay = LRDecay.none
     grad_clip: float = 1.0
     max_epochs: int = 1
     max_train_seconds: Optional[float] = None  # stop (and export) after this much training time
@@ -62,6 +72,10 @@ class PretrainConfig:
         check(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
         check(self.max_epochs >= 1, "max_epochs", f"must be >= 1, got {self.max_epochs}")
         check(self.num_samples is None or self.num_samples >= 1, "num_samples", "must be >= 1 or null")
+        check(self.bptt_steps is None or self.bptt_steps >= 1, "bptt_steps", "must be >= 1 or null")
+        check(self.bptt_steps is None or self.batch_tokens >= self.bptt_steps, "batch_tokens",
+              f"must hold at least one window of bptt_steps ({self.bptt_steps}), got {self.batch_tokens}")
+        check(self.warmup_steps >= 0, "warmup_steps", f"must be >= 0, got {self.warmup_steps}")
         check(self.heldout_sentences >= 1, "heldout_sentences", "must be >= 1")
         check(self.shape.activation in ("relu", "tanh"), "shape.activation", "must be relu or tanh")
 

@@ -16,6 +16,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..elmo import BiLM, batch_to_ids
+from ..elmo.lstm import LayerState
+
+CarriedStates = list[LayerState]  # per layer, detached: the truncated-BPTT state between windows
 
 
 class BiLanguageModel(nn.Module):
@@ -43,7 +46,28 @@ class BiLanguageModel(nn.Module):
 
     def loss(self, texts, targets: torch.Tensor) -> torch.Tensor:
         """Mean negative log-likelihood per predicted token, both directions (sampled while training)."""
-        hidden, gold = self.hidden_and_targets(texts, targets)
+        return self.prediction_loss(*self.hidden_and_targets(texts, targets))
+
+    def stream_loss(self, char_ids: torch.Tensor, targets: torch.Tensor,
+                    carried: CarriedStates | None) -> tuple[torch.Tensor, CarriedStates]:
+        """One truncated-BPTT window: char_ids (2, B, T, 50) and targets (2, B, T), each direction's
+        window in its own reading order, starting from `carried` (zero when None).
+
+        Returns the mean loss and the detached final states to carry into the next window.
+        """
+        device = self.softmax_weight.device
+        n_dir, batch, steps, width = char_ids.shape
+        tokens = self.bilm.token_encoder(char_ids.to(device).reshape(-1, width)).view(n_dir, batch, steps, -1)
+        if carried is None:
+            carried = [layer.zero_state(batch, tokens) for layer in self.bilm.lstm.layers]
+        mask = torch.ones(batch, steps, dtype=torch.bool, device=device)
+        outputs, final = self.bilm.lstm(tokens, mask, carried)
+        top = outputs[-1]
+        loss = self.prediction_loss(top.reshape(-1, top.shape[-1]), targets.to(device).reshape(-1))
+        return loss, [(h.detach(), c.detach()) for h, c in final]
+
+    def prediction_loss(self, hidden: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
+        """Mean NLL of the gold ids given top-layer states: sampled while training, else full softmax."""
         if self.training and self.num_samples:
             return self._sampled_loss(hidden.float(), gold)
         return F.cross_entropy(self.logits(hidden.float()), gold)

@@ -24,7 +24,8 @@ from ..config import Device
 from ..elmo import BiLM, batch_to_ids, load_bilm, save_weights
 from ..elmo.batching import bucket_batches
 from ..training import autocast
-from .config import PretrainConfig
+from .batches import SentenceBatches, StreamBatches
+from .config import LRDecay, PretrainConfig
 from .corpus import corpus_files, sentences
 from .language_model import BiLanguageModel
 from .vocabulary import BOS, EOS, UNK, LMVocabulary, count_words
@@ -61,6 +62,22 @@ def choose_device(device: Device) -> torch.device:
     if device == Device.auto:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device.value)
+
+
+def learning_rate(config: PretrainConfig, step: int, total_steps: int) -> float:
+    """The rate for global step `step` (0-based) of `total_steps`: linear warm-up to `lr`, then constant
+    or a linear decay that would reach zero after the last step."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    if config.lr_decay == LRDecay.linear:
+        return config.lr * max(0.0, (total_steps - step) / max(1, total_steps - config.warmup_steps))
+    return config.lr
+
+
+def make_batches(config: PretrainConfig, texts: list[Text], vocab: LMVocabulary) -> SentenceBatches | StreamBatches:
+    if config.bptt_steps is None:
+        return SentenceBatches(texts, vocab, config.batch_tokens, config.seed)
+    return StreamBatches(texts, vocab, config.batch_tokens, config.bptt_steps, config.seed)
 
 
 def heldout_perplexity(lm: BiLanguageModel, vocab: LMVocabulary, texts: list[Text], batch_tokens: int) -> dict:
@@ -104,6 +121,7 @@ class Pretrainer:
         torch.manual_seed(config.seed)
         self.lm = BiLanguageModel(BiLM(config.shape.to_options()), len(self.vocab), config.num_samples).to(self.device)
         self.optimizer = torch.optim.Adam(self.lm.parameters(), lr=config.lr)
+        self.batches = make_batches(config, self.corpus.train, self.vocab)
         self.state = PretrainState()
         self._resume()
 
@@ -118,25 +136,26 @@ class Pretrainer:
 
     def _train_epoch(self) -> None:
         config, state = self.config, self.state
-        texts = self.corpus.train
-        order = bucket_batches([len(t) + 2 for t in texts], config.batch_tokens, shuffle_seed=config.seed + state.epoch)
+        steps = self.batches.count(state.epoch)
+        total_steps = steps * config.max_epochs
         self.lm.train()
         last_save = time.perf_counter()
-        bar = tqdm(order[state.step :], desc=f"pretrain epoch {state.epoch + 1}", unit="batch")
-        for batch in bar:
+        bar = tqdm(range(state.step, steps), desc=f"pretrain epoch {state.epoch + 1}", unit="batch")
+        for step in bar:
             start = time.perf_counter()
-            chunk = [texts[i] for i in batch]
+            for group in self.optimizer.param_groups:
+                group["lr"] = learning_rate(config, state.epoch * steps + step, total_steps)
             with autocast(self.device, config.precision):
-                loss = self.lm.loss(chunk, self.vocab.encode(chunk))
+                loss, tokens = self.batches.loss(self.lm, state.epoch, step)
             if not torch.isfinite(loss):
-                raise RuntimeError(f"non-finite loss at epoch {state.epoch + 1}, step {state.step}; "
+                raise RuntimeError(f"non-finite loss at epoch {state.epoch + 1}, step {step}; "
                                    f"last good checkpoint: {self.checkpoint}")
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.lm.parameters(), config.grad_clip)
             self.optimizer.step()
-            state.step += 1
-            state.tokens_seen += sum(len(t) for t in chunk)
+            state.step = step + 1
+            state.tokens_seen += tokens
             state.train_seconds += time.perf_counter() - start
             bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{state.tokens_seen / state.train_seconds:.0f}")
             if self._out_of_time():
@@ -144,7 +163,7 @@ class Pretrainer:
             if time.perf_counter() - last_save > config.checkpoint_seconds:
                 self._save()
                 last_save = time.perf_counter()
-        if state.step >= len(order):
+        if state.step >= steps:
             state.epoch, state.step = state.epoch + 1, 0
         self._save()
 
@@ -162,6 +181,7 @@ class Pretrainer:
             "optimizer": self.optimizer.state_dict(),
             "rng": torch.get_rng_state(),
             "vocab": self.vocab.words,
+            "batches": self.batches.state_dict(),
         })
 
     def _resume(self) -> None:
@@ -174,6 +194,7 @@ class Pretrainer:
         self.lm.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
         torch.set_rng_state(saved["rng"])
+        self.batches.load_state_dict(saved.get("batches", {}))
         log.info("resumed %s at epoch %d, step %d", self.checkpoint, self.state.epoch, self.state.step)
 
     def export(self) -> dict:
@@ -207,7 +228,9 @@ class Pretrainer:
                          "tokens_seen": state.tokens_seen, "train_seconds": round(state.train_seconds, 1),
                          "tokens_per_second": round(state.tokens_seen / max(state.train_seconds, 1e-9)),
                          "softmax": f"sampled ({config.num_samples})" if config.num_samples else "full",
-                         "batch_tokens": config.batch_tokens, "lr": config.lr, "precision": str(config.precision),
+                         "sequences": f"truncated BPTT, {config.bptt_steps} steps" if config.bptt_steps
+                         else "one line at a time", "batch_tokens": config.batch_tokens, "lr": config.lr,
+                         "warmup_steps": config.warmup_steps, "lr_decay": str(config.lr_decay), "precision": str(config.precision),
                          "device": str(self.device), "seed": config.seed, "torch": torch.__version__,
                          "python": platform.python_version()},
             "heldout_perplexity": self._perplexity(),
@@ -230,7 +253,9 @@ def render_card(card: dict) -> str:
         f"- vocabulary: {card['vocabulary']['size']:,} words (min count {card['vocabulary']['min_count']})",
         f"- training: {training['tokens_seen']:,} tokens seen ({training['epochs_completed']} full epochs"
         f" + {training['steps_into_epoch']} steps), {training['train_seconds']:.0f} s at"
-        f" {training['tokens_per_second']:,} tokens/s on {training['device']}, {training['softmax']} softmax",
+        f" {training['tokens_per_second']:,} tokens/s on {training['device']}, {training['softmax']} softmax,"
+        f" {training['sequences']}, Adam lr {training['lr']:g} (warm-up {training['warmup_steps']} steps,"
+        f" decay {training['lr_decay']})",
         f"- held-out perplexity: forward {ppl['forward']:.1f}, backward {ppl['backward']:.1f},"
         f" mean {ppl['mean']:.1f}; add-one unigram baseline {card['unigram_perplexity']:.1f}",
         f"- command: `{card['command']}`",
