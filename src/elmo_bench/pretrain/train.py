@@ -131,6 +131,8 @@ class Pretrainer:
             self._train_epoch()
             if self.state.step == 0:  # the epoch completed (not stopped by the time budget)
                 self.state.history.append({"epoch": self.state.epoch, **self._perplexity()})
+                log.info("epoch %(epoch)d: held-out perplexity forward %(forward).1f, backward %(backward).1f,"
+                         " mean %(mean).1f", self.state.history[-1])
                 self._save()
         return self.export()
 
