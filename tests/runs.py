@@ -9,8 +9,11 @@ from hydra import compose, initialize_config_dir
 from elmo_bench.cli import setup
 from elmo_bench.config import PROJECT_ROOT, RunConfig, typed
 
+# Tests run on allennlp's 105k-parameter test biLM unless they pick a model themselves.
+TEST_MODEL = "model=fixture"
 # A small task model so a run takes seconds on the fixture biLM.
 FAST = [
+    TEST_MODEL,
     "head.hidden_dim=16",
     "head.lstm_layers=1",
     "inputs.word_dim=8",
@@ -50,6 +53,8 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def make_config(overrides: list[str]) -> RunConfig:
+    if not any(o.startswith("model=") for o in overrides):
+        overrides = [TEST_MODEL, *overrides]
     setup()
     with initialize_config_dir(str(PROJECT_ROOT / "conf"), version_base="1.3"):
         return typed(compose("config", overrides))

@@ -247,7 +247,7 @@ def test_slurm_config_asks_sbatch_for_one_gpu_per_cell(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(("experiment", "model", "sizes"), [
     ("table2", "original", "500,1000,2000,5000,null"),
-    ("table2_cpu", "fixture", "250,1000"),
+    ("table2_cpu", "cpu-small", "250,1000"),
 ])
 def test_experiment_sweeps_cover_the_whole_grid(experiment, model, sizes, tmp_path):
     setup()

@@ -188,6 +188,11 @@ def shared_path(relative: str) -> str:
     return str(Path(os.environ.get("ELMO_BENCH_SHARED", PROJECT_ROOT.parent / "shared")) / relative)
 
 
+def project_path(relative: str) -> str:
+    """A path inside the project (the models shipped with it), wherever it was cloned."""
+    return str(PROJECT_ROOT / relative)
+
+
 def size_tag(train_size: float | None) -> str:
     """The run folder's size part: n500, n0.1, nall."""
     if train_size is None:
@@ -204,7 +209,7 @@ def model_label(name: str, random_weights: bool) -> str:
 
 
 def register_resolvers() -> None:
-    resolvers = (("shared", shared_path), ("size_tag", size_tag), ("cache", cache_path), ("model_label", model_label))
+    resolvers = (("shared", shared_path), ("project", project_path), ("size_tag", size_tag), ("cache", cache_path), ("model_label", model_label))
     for name, function in resolvers:
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, function)
