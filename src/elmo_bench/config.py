@@ -209,7 +209,8 @@ def model_label(name: str, random_weights: bool) -> str:
 
 
 def register_resolvers() -> None:
-    resolvers = (("shared", shared_path), ("project", project_path), ("size_tag", size_tag), ("cache", cache_path), ("model_label", model_label))
+    resolvers = (("shared", shared_path), ("project", project_path), ("size_tag", size_tag), ("cache", cache_path),
+                 ("model_label", model_label))
     for name, function in resolvers:
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, function)
