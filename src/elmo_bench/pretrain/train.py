@@ -74,6 +74,10 @@ def learning_rate(config: PretrainConfig, step: int, total_steps: int) -> float:
     return config.lr
 
 
+def sequence_mode(config: PretrainConfig) -> str:
+    return f"truncated BPTT, {config.bptt_steps} steps" if config.bptt_steps else "one line at a time"
+
+
 def make_batches(config: PretrainConfig, texts: list[Text], vocab: LMVocabulary) -> SentenceBatches | StreamBatches:
     if config.bptt_steps is None:
         return SentenceBatches(texts, vocab, config.batch_tokens, config.seed)
@@ -230,9 +234,9 @@ class Pretrainer:
                          "tokens_seen": state.tokens_seen, "train_seconds": round(state.train_seconds, 1),
                          "tokens_per_second": round(state.tokens_seen / max(state.train_seconds, 1e-9)),
                          "softmax": f"sampled ({config.num_samples})" if config.num_samples else "full",
-                         "sequences": f"truncated BPTT, {config.bptt_steps} steps" if config.bptt_steps
-                         else "one line at a time", "batch_tokens": config.batch_tokens, "lr": config.lr,
-                         "warmup_steps": config.warmup_steps, "lr_decay": str(config.lr_decay), "precision": str(config.precision),
+                         "sequences": sequence_mode(config), "batch_tokens": config.batch_tokens,
+                         "lr": config.lr, "warmup_steps": config.warmup_steps, "lr_decay": str(config.lr_decay),
+                         "precision": str(config.precision),
                          "device": str(self.device), "seed": config.seed, "torch": torch.__version__,
                          "python": platform.python_version()},
             "heldout_perplexity": self._perplexity(),
