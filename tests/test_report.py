@@ -34,8 +34,8 @@ SCORES = {
     ("sst5", "finetune", 8544): {1: (52.5, 51.0, 200.0), 2: (52.0, 51.5, 210.0)},
 }
 DATASET = {"ner": ("conll2003", "f1"), "sst5": ("sst5", "accuracy")}
-PARAMS = {"feature_ensemble": 1_000, "finetune": 50_000}
-WEIGHTS = {"feature_ensemble": [0.2, 0.3, 0.5], "finetune": [0.1, 0.3, 0.6]}
+PARAMS = {"feature_ensemble": 1_000, "finetune": 50_000, "two_stage": 51_000, "frozen_layer1": 800}
+WEIGHTS = {"feature_ensemble": [0.2, 0.3, 0.5], "finetune": [0.1, 0.3, 0.6], "two_stage": [0.3, 0.3, 0.4]}
 
 
 def run_dir(root: Path, task: str, strategy: str, size: int, seed: int) -> Path:
@@ -50,8 +50,8 @@ def result(task: str, strategy: str, size: int, seed: int, test: float, dev: flo
         "dev": dev, "test": test, "metrics": {"dev": {metric: dev}, "test": {metric: test}},
         "epochs": 3, "best_epoch": 2, "train_seconds": seconds, "seconds_per_epoch": seconds / 3,
         "trainable_params": PARAMS[strategy], "total_params": 200_000, "peak_memory_mb": 100.0,
-        "scalar_mix": None if task == "sst5" and strategy == "finetune" else {"weights": WEIGHTS[strategy],
-                                                                              "gamma": 1.0},
+        "scalar_mix": None if (task, strategy) == ("sst5", "finetune") or strategy not in WEIGHTS
+        else {"weights": WEIGHTS[strategy], "gamma": 1.0},
         "device": "cpu", "versions": {"python": "3.11"}, "predictions": {}, "config": {},
     }
 
@@ -99,40 +99,63 @@ def scores(task, strategy, size, field=0):
     return [values[field] for _, values in sorted(SCORES[(task, strategy, size)].items())]
 
 
+def write_runs(root: Path, by_strategy: dict[str, list[float]]) -> None:
+    """ner runs at size 100: strategy -> test score of seeds 1, 2, 3, ... (dev = test, 10 s each)."""
+    for strategy, tests in by_strategy.items():
+        for seed, test in enumerate(tests, start=1):
+            write(run_dir(root, "ner", strategy, 100, seed) / "result.json",
+                  result("ner", strategy, 100, seed, test, test, 10.0))
+
+
+def md_lines(report_dir: Path, prefix: str) -> list[str]:
+    """The lines of the measured-results table that start with `prefix`."""
+    md = (report_dir / "comparison.md").read_text()
+    measured = md.split("## Measured results")[1].split("\n## ")[0]
+    return [line for line in measured.splitlines() if line.startswith(prefix)]
+
+
 def test_three_seed_cell_numbers(runs, tmp_path):
     root, _ = runs
     report, _ = build(root, tmp_path / "report")
     row = row_of(report, "ner", 100)
+    fe_side, ft_side = row.side("feature_ensemble"), row.side("finetune")
     fe, ft = scores("ner", "feature_ensemble", 100), scores("ner", "finetune", 100)
-    assert row.feature_ensemble.n == 3 and row.finetune.n == 3
-    assert row.feature_ensemble.test_mean == pytest.approx(statistics.mean(fe))
-    assert row.feature_ensemble.test_std == pytest.approx(statistics.stdev(fe))  # sample std, ddof=1
-    assert row.finetune.test_std == pytest.approx(statistics.stdev(ft))
-    assert row.feature_ensemble.dev_mean == pytest.approx(statistics.mean(scores("ner", "feature_ensemble", 100, 1)))
-    assert row.delta == pytest.approx(statistics.mean(ft) - statistics.mean(fe))
-    assert row.winner == "finetune"
+    assert list(row.sides) == ["feature_ensemble", "finetune"] and list(row.comparisons) == ["finetune"]
+    assert fe_side.n == 3 and ft_side.n == 3
+    assert fe_side.test_mean == pytest.approx(statistics.mean(fe))
+    assert fe_side.test_std == pytest.approx(statistics.stdev(fe))  # sample std, ddof=1
+    assert ft_side.test_std == pytest.approx(statistics.stdev(ft))
+    assert fe_side.dev_mean == pytest.approx(statistics.mean(scores("ner", "feature_ensemble", 100, 1)))
+    comparison = row.comparison("finetune")
+    assert comparison.baseline == "feature_ensemble"
+    assert comparison.delta == pytest.approx(statistics.mean(ft) - statistics.mean(fe))
+    assert comparison.winner == "finetune"
     expected_p = ttest_rel(ft, fe).pvalue
-    assert row.paired.n_pairs == 3 and row.paired.p_value == pytest.approx(expected_p)
-    assert expected_p < 0.05 and row.paired.beyond_seed_noise is True
-    assert row.params_ratio == pytest.approx(50_000 / 1_000)
-    assert row.finetune.train_seconds == pytest.approx(statistics.mean(scores("ner", "finetune", 100, 2)))
+    assert comparison.paired.n_pairs == 3 and comparison.paired.p_value == pytest.approx(expected_p)
+    assert expected_p < 0.05 and comparison.paired.beyond_seed_noise is True
+    assert comparison.params_ratio == pytest.approx(50_000 / 1_000)
+    assert ft_side.train_seconds == pytest.approx(statistics.mean(scores("ner", "finetune", 100, 2)))
+    assert comparison.seconds_ratio == pytest.approx(44.0 / 12.0)
 
 
 def test_csv_holds_the_same_numbers(runs, tmp_path):
     root, _ = runs
     build(root, tmp_path / "report")
     table = list(csv.DictReader(io.StringIO((tmp_path / "report" / "comparison.csv").read_text())))
-    assert [(r["task"], r["train_size"]) for r in table] == [
-        ("ner", "100"), ("ner", "1000"), ("sst5", "100"), ("sst5", "8544")]
-    ner = table[0]
-    fe, ft = scores("ner", "feature_ensemble", 100), scores("ner", "finetune", 100)
-    assert float(ner["feature_ensemble_test_mean"]) == pytest.approx(statistics.mean(fe), abs=5e-5)
-    assert float(ner["finetune_test_std"]) == pytest.approx(statistics.stdev(ft), abs=5e-5)
-    assert float(ner["finetune_dev_mean"]) == pytest.approx(statistics.mean(scores("ner", "finetune", 100, 1)),
-                                                            abs=5e-5)
-    assert float(ner["p_value"]) == pytest.approx(ttest_rel(ft, fe).pvalue, rel=1e-5)
-    assert ner["winner"] == "finetune" and ner["beyond_seed_noise"] == "true"
-    assert float(ner["trainable_params_ratio"]) == 50.0
+    fe_name, ft_name = "feature_ensemble", "finetune"
+    assert [(r["task"], r["train_size"], r["strategy"]) for r in table] == [
+        ("ner", "100", fe_name), ("ner", "100", ft_name), ("ner", "1000", fe_name), ("sst5", "100", fe_name),
+        ("sst5", "100", ft_name), ("sst5", "8544", fe_name), ("sst5", "8544", ft_name)]
+    fe_line, ft_line = table[0], table[1]
+    fe, ft = scores("ner", fe_name, 100), scores("ner", ft_name, 100)
+    assert float(fe_line["test_mean"]) == pytest.approx(statistics.mean(fe), abs=5e-5)
+    assert float(ft_line["test_std"]) == pytest.approx(statistics.stdev(ft), abs=5e-5)
+    assert float(ft_line["dev_mean"]) == pytest.approx(statistics.mean(scores("ner", ft_name, 100, 1)), abs=5e-5)
+    assert float(ft_line["p_value"]) == pytest.approx(ttest_rel(ft, fe).pvalue, rel=1e-5)
+    assert ft_line["baseline"] == fe_name and ft_line["winner"] == ft_name and ft_line["beyond_seed_noise"] == "true"
+    assert float(ft_line["trainable_params_ratio"]) == 50.0
+    assert fe_line["baseline"] == fe_line["delta_test"] == fe_line["p_value"] == ""  # the baseline's own line
+    assert table[0]["setting"] == ""  # no selection on dev
 
 
 def test_two_pairs_are_tested_and_broken_files_do_not_count(runs, tmp_path):
@@ -140,10 +163,11 @@ def test_two_pairs_are_tested_and_broken_files_do_not_count(runs, tmp_path):
     report, _ = build(root, tmp_path / "report")
     row = row_of(report, "sst5", 8544)
     fe, ft = scores("sst5", "feature_ensemble", 8544), scores("sst5", "finetune", 8544)
-    assert row.finetune.n == 2  # seed 3 (no 'test') and seed 4 (no file) are left out
+    assert row.side("finetune").n == 2  # seed 3 (no 'test') and seed 4 (no file) are left out
     expected_p = ttest_rel(ft, fe).pvalue
-    assert row.paired.p_value == pytest.approx(expected_p)
-    assert expected_p >= 0.05 and row.paired.beyond_seed_noise is False
+    paired = row.comparison("finetune").paired
+    assert paired.p_value == pytest.approx(expected_p)
+    assert expected_p >= 0.05 and paired.beyond_seed_noise is False
     md = (tmp_path / "report" / "comparison.md").read_text()
     assert f"p={expected_p:.3g}, within seed noise (2 pairs)" in md
 
@@ -152,14 +176,15 @@ def test_missing_side_and_single_seed_rows(runs, tmp_path):
     root, _ = runs
     report, _ = build(root, tmp_path / "report")
     no_finetune = row_of(report, "ner", 1000)
-    assert no_finetune.finetune is None and no_finetune.winner is None and no_finetune.delta is None
+    assert no_finetune.side("finetune") is None and no_finetune.comparisons == {}
     single = row_of(report, "sst5", 100)
-    assert single.feature_ensemble.test_std is None and single.paired.p_value is None
-    md = (tmp_path / "report" / "comparison.md").read_text()
-    ner_1000 = next(line for line in md.splitlines() if line.startswith("| ner | conll2003 | f1 | fixture | 1000 |"))
-    assert "| — | — | — | n/a (need ≥2 paired seeds) |" in ner_1000
-    sst5_100 = next(line for line in md.splitlines() if line.startswith("| sst5 | sst5 | accuracy | fixture | 100 |"))
-    assert "40.00 ± — (n=1)" in sst5_100 and "n/a (need ≥2 paired seeds)" in sst5_100
+    assert single.side("feature_ensemble").test_std is None and single.comparison("finetune").paired.p_value is None
+    (ner_1000,) = md_lines(tmp_path / "report", "| ner | conll2003 | f1 | fixture | 1000 |")
+    assert ner_1000.startswith("| ner | conll2003 | f1 | fixture | 1000 | feature_ensemble | 88.10 ± ")
+    assert ner_1000.endswith("| (baseline) | — | — | — | — |")
+    fe_100, ft_100 = md_lines(tmp_path / "report", "| sst5 | sst5 | accuracy | fixture | 100 |")
+    assert "| feature_ensemble | 40.00 ± — (n=1) |" in fe_100
+    assert "| finetune | 42.00 ± — (n=1) |" in ft_100 and "| +2.00 | finetune | n/a (need ≥2 paired seeds) |" in ft_100
 
 
 def test_warnings_name_every_bad_file(runs, tmp_path):
@@ -190,7 +215,9 @@ def test_latex_is_escaped(runs, tmp_path):
     root, _ = runs
     build(root, tmp_path / "report")
     tex = (tmp_path / "report" / "comparison.tex").read_text()
-    assert tex.splitlines()[2] == r"\begin{tabular}{llllrrrrllrrr}" and tex.rstrip().endswith(r"\end{tabular}")
+    # task dataset metric model | size | strategy | score seconds params | Δ | winner test | ratios
+    assert tex.splitlines()[2] == r"\begin{tabular}{llllrlrrrrllrr}" and tex.rstrip().endswith(r"\end{tabular}")
+    assert all(line.count(" & ") == 13 for line in tex.splitlines() if line.endswith(r" \\"))
     assert r"feature\_ensemble" in tex and r"$\pm$" in tex and r"n/a (need $\geq$2 paired seeds)" in tex
     body = "\n".join(line for line in tex.splitlines() if not line.startswith("%"))
     assert not any(char in body for char in "±—Δ≥×")  # mapped to LaTeX, so pdflatex needs no packages
@@ -221,9 +248,10 @@ def test_duplicate_cells_keep_the_newest(runs, tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         report = build_report([root, rerun], tmp_path / "report")
-    assert row_of(report, "sst5", 100).feature_ensemble.test_mean == 45.0
+    assert row_of(report, "sst5", 100).side("feature_ensemble").test_mean == 45.0
     (duplicate,) = [str(w.message) for w in caught if "duplicate runs" in str(w.message)]
     assert f"kept {newer}" in duplicate and str(older) in duplicate
+    assert "--select-on-dev" not in duplicate  # the same config twice is a re-run, not another setting
 
 
 def test_figures_are_valid_pngs_linked_from_markdown(runs, tmp_path):
@@ -289,5 +317,125 @@ def test_feature_seconds_count_as_cost(tmp_path):
           {**result("ner", "feature_ensemble", 100, 1, 80.0, 81.0, 10.0), "feature_seconds": 5.5})
     write(run_dir(root, "ner", "finetune", 100, 1) / "result.json", result("ner", "finetune", 100, 1, 82.0, 83.0, 30.0))
     (row,) = build_report([root], tmp_path / "report").rows
-    assert row.feature_ensemble.train_seconds == pytest.approx(15.5)
-    assert row.finetune.train_seconds == pytest.approx(30.0)
+    assert row.side("feature_ensemble").train_seconds == pytest.approx(15.5)
+    assert row.side("finetune").train_seconds == pytest.approx(30.0)
+
+
+def test_three_strategies_give_two_comparisons_with_the_baseline(tmp_path):
+    root = tmp_path / "outputs"
+    fe, ft, two_stage = [80.0, 82.0, 81.0], [83.0, 85.5, 83.5], [79.0, 82.5, 80.0]
+    write_runs(root, {"two_stage": two_stage, "finetune": ft, "feature_ensemble": fe})
+    report, _ = build(root, tmp_path / "report")
+    (row,) = report.rows
+    assert list(row.sides) == ["feature_ensemble", "finetune", "two_stage"]
+    assert list(row.comparisons) == ["finetune", "two_stage"]
+    # Means by hand: fe 243/3 = 81.0, finetune 252/3 = 84.0, two_stage 241.5/3 = 80.5.
+    assert row.comparison("finetune").delta == pytest.approx(3.0)
+    assert row.comparison("two_stage").delta == pytest.approx(-0.5)
+    assert row.comparison("two_stage").winner == "feature_ensemble"
+    assert row.comparison("two_stage").paired.p_value == pytest.approx(ttest_rel(two_stage, fe).pvalue)
+    assert row.comparison("two_stage").params_ratio == pytest.approx(51.0)
+    fe_line, ft_line, ts_line = md_lines(tmp_path / "report", "| ner |")
+    assert "| feature_ensemble | 81.00 ± 1.00 (n=3) |" in fe_line and "| (baseline) |" in fe_line
+    assert "| finetune | 84.00 ± " in ft_line and "| +3.00 | finetune |" in ft_line
+    assert "| two_stage | 80.50 ± " in ts_line and "| -0.50 | feature_ensemble |" in ts_line
+    table = list(csv.DictReader(io.StringIO((tmp_path / "report" / "comparison.csv").read_text())))
+    assert [(line["strategy"], line["delta_test"]) for line in table] == [
+        ("feature_ensemble", ""), ("finetune", "3.0000"), ("two_stage", "-0.5000")]
+    assert not any(name in column for column in table[0] for name in ("feature_ensemble", "finetune", "two_stage"))
+
+
+def test_any_strategy_name_loads_and_renders(tmp_path):
+    root = tmp_path / "outputs"
+    write_runs(root, {"feature_ensemble": [80.0, 82.0], "frozen_layer1": [70.0, 71.0]})
+    report, messages = build(root, tmp_path / "report")
+    assert messages == [] and {run.strategy for run in report.runs} == {"feature_ensemble", "frozen_layer1"}
+    assert report.rows[0].comparison("frozen_layer1").delta == pytest.approx(70.5 - 81.0)
+    (line,) = md_lines(tmp_path / "report", "| ner | conll2003 | f1 | fixture | 100 | frozen_layer1 |")
+    assert "| -10.50 | feature_ensemble |" in line
+    table = list(csv.DictReader(io.StringIO((tmp_path / "report" / "comparison.csv").read_text())))
+    assert [line["strategy"] for line in table] == ["feature_ensemble", "frozen_layer1"]
+    assert r"frozen\_layer1 & 70.50" in (tmp_path / "report" / "comparison.tex").read_text()
+    assert (tmp_path / "report" / "figures" / "learning_curve_ner.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_a_row_without_the_baseline_shows_scores_and_no_comparison(tmp_path):
+    root = tmp_path / "outputs"
+    write_runs(root, {"finetune": [83.0, 85.0], "two_stage": [79.0, 80.0]})
+    report, _ = build(root, tmp_path / "report")
+    (row,) = report.rows
+    assert row.side("feature_ensemble") is None and row.comparisons == {}
+    ft_line, ts_line = md_lines(tmp_path / "report", "| ner |")
+    assert "| finetune | 84.00 ± 1.41 (n=2) |" in ft_line and "| n/a (no feature_ensemble run) |" in ft_line
+    assert "| two_stage | 79.50 ± 0.71 (n=2) |" in ts_line
+    table = list(csv.DictReader(io.StringIO((tmp_path / "report" / "comparison.csv").read_text())))
+    assert [(line["test_mean"], line["delta_test"], line["winner"]) for line in table] == [
+        ("84.0000", "", ""), ("79.5000", "", "")]
+    assert r"n/a (no feature\_ensemble run)" in (tmp_path / "report" / "comparison.tex").read_text()
+
+
+def tuned(root: Path, strategy: str, lr: float, factor: float | None, seed: int, dev: float, test: float) -> None:
+    """One run of a tuning sweep: each setting writes into its own output_dir, as the runner does."""
+    output_dir = root / (f"lr{lr}" if factor is None else f"lr{lr}-f{factor}")
+    data = result("ner", strategy, 100, seed, test, dev, 10.0)
+    strategy_config = {"name": strategy} | ({} if factor is None else {"bilm_lr_factor": factor})
+    data["config"] = {"seed": seed, "output_dir": str(output_dir), "force": False, "keep_checkpoint": False,
+                      "trainer": {"lr": lr, "max_epochs": 3}, "strategy": strategy_config,
+                      "data": {"train_size": 100, "subset_seed": seed}}  # subset_seed never makes a setting
+    write(run_dir(output_dir, "ner", strategy, 100, seed) / "result.json", data)
+
+
+# strategy -> [(lr, bilm_lr_factor, {seed: (dev, test)})]. The best dev setting never has the best test.
+TUNING = {
+    "feature_ensemble": [
+        (0.001, None, {1: (80.0, 70.0), 2: (80.0, 71.0)}),  # dev 80.0
+        (0.003, None, {1: (82.0, 75.0), 2: (81.0, 74.0)}),  # dev 81.5, test 74.5: kept (first of the tie)
+        (0.01, None, {1: (81.0, 99.0), 2: (82.0, 99.0)}),  # dev 81.5 too, best test
+    ],
+    "finetune": [
+        (0.001, 0.1, {1: (85.0, 80.0), 2: (86.0, 81.0)}),  # dev 85.5, test 80.5: kept
+        (0.003, 0.1, {1: (84.0, 90.0), 2: (84.0, 91.0)}),  # dev 84.0, best test
+        (0.001, 0.3, {1: (83.0, 85.0), 2: (83.0, 85.0)}),  # dev 83.0
+    ],
+}
+
+
+@pytest.fixture
+def sweep(tmp_path) -> Path:
+    root = tmp_path / "tune"
+    for strategy, settings in TUNING.items():
+        for lr, factor, by_seed in settings:
+            for seed, (dev, test) in by_seed.items():
+                tuned(root, strategy, lr, factor, seed, dev, test)
+    return root
+
+
+def test_select_on_dev_keeps_the_best_dev_setting_not_the_best_test(sweep, tmp_path):
+    report, messages = build(sweep, tmp_path / "report", select_on_dev=True)
+    assert messages == []  # settings of one cell are not duplicates
+    (row,) = report.rows
+    assert row.side("feature_ensemble").setting == "trainer.lr=0.003"
+    assert row.side("feature_ensemble").test_mean == pytest.approx(74.5)
+    assert row.side("finetune").setting == "strategy.bilm_lr_factor=0.1, trainer.lr=0.001"
+    assert row.side("finetune").test_mean == pytest.approx(80.5) and row.side("finetune").n == 2
+    assert row.comparison("finetune").delta == pytest.approx(80.5 - 74.5)
+    assert len(report.runs) == 4
+    assert main([str(sweep), "--select-on-dev", "--out", str(tmp_path / "cli")]) == 0
+    md = (tmp_path / "cli" / "comparison.md").read_text()
+    (ft_line,) = md_lines(tmp_path / "cli", "| ner | conll2003 | f1 | fixture | 100 | finetune |")
+    assert "| finetune | strategy.bilm_lr_factor=0.1, trainer.lr=0.001 | 80.50 ± " in ft_line
+    assert "| +6.00 | finetune |" in ft_line
+    assert "chosen on dev" in md and "test was reported once" in md
+    assert "| finetune | strategy.bilm_lr_factor=0.3, trainer.lr=0.001 | 2 | 83.00 |  |" in md  # a loser, listed
+    table = list(csv.DictReader(io.StringIO((tmp_path / "cli" / "comparison.csv").read_text())))
+    assert [line["setting"] for line in table] == ["trainer.lr=0.003", "strategy.bilm_lr_factor=0.1, trainer.lr=0.001"]
+    assert "trainer.lr=0.003" in (tmp_path / "cli" / "comparison.tex").read_text()
+
+
+def test_without_select_on_dev_settings_are_duplicates_and_the_warning_says_so(sweep, tmp_path):
+    _, messages = build(sweep, tmp_path / "report")
+    duplicates = [message for message in messages if "duplicate runs" in message]
+    assert len(duplicates) == 4  # two strategies × two seeds, each run at three settings
+    assert all("--select-on-dev" in message and "trainer.lr" in message for message in duplicates)
+    assert not any("subset_seed" in message or "output_dir" in message.split("differ in")[1]
+                   for message in duplicates)

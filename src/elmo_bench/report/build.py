@@ -5,8 +5,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import figures, render
-from .load import RunResult, load_runs
+from .load import RunResult, keep_newest_per_cell, load_runs
 from .references import published_for
+from .select import Selection, keep_best_on_dev
 from .table import Row, build_rows
 
 
@@ -17,31 +18,43 @@ class NoResultsError(RuntimeError):
 @dataclass(frozen=True)
 class Report:
     out_dir: Path
-    runs: list[RunResult]  # the complete runs used, one per cell
+    runs: list[RunResult]  # the complete runs used, one per cell (of the chosen setting, with select_on_dev)
     rows: list[Row]
+    selections: list[Selection] | None  # per row and strategy, the settings compared on dev; None without it
     left_out: list[str]  # one message per file or folder left out (also issued as a ResultFileWarning)
     files: list[Path]  # everything written
 
 
-def build_report(run_dirs: list[Path], out_dir: Path, references: bool = True) -> Report:
-    """Read every result.json under `run_dirs` (recursively) and write the report into `out_dir`."""
+def build_report(run_dirs: list[Path], out_dir: Path, references: bool = True,
+                 select_on_dev: bool = False) -> Report:
+    """Read every result.json under `run_dirs` (recursively) and write the report into `out_dir`.
+
+    With `select_on_dev`, runs of one cell at several settings (a tuning sweep) are not duplicates: each row and
+    strategy keeps the setting with the best mean dev score (see select.py). Without it the newest run of a
+    cell is kept."""
     run_dirs = [Path(folder) for folder in run_dirs]
     out_dir = Path(out_dir)
     runs, left_out = load_runs(run_dirs)
     if not runs:
         folders = ", ".join(str(folder) for folder in run_dirs)
         raise NoResultsError(f"no complete result.json found under {folders}; nothing to report")
+    selections = None
+    if select_on_dev:
+        runs, selections = keep_best_on_dev(runs, left_out)
+    else:
+        runs = keep_newest_per_cell(runs, left_out)
     rows = build_rows(runs)
     out_dir.mkdir(parents=True, exist_ok=True)
     drawn = figures.draw_all(runs, rows, out_dir / "figures")
     published = published_for({run.task for run in runs}) if references else None
     texts = {
         "comparison.md": render.markdown(rows, len(runs), len(left_out), published,
-                                         [(caption, path.relative_to(out_dir).as_posix()) for caption, path in drawn]),
+                                         [(caption, path.relative_to(out_dir).as_posix()) for caption, path in drawn],
+                                         selections),
         "comparison.csv": render.csv_text(rows),
-        "comparison.tex": render.latex(rows),
+        "comparison.tex": render.latex(rows, with_setting=select_on_dev),
     }
     for name, text in texts.items():
         (out_dir / name).write_text(text, encoding="utf-8", newline="\n")
     written = [out_dir / name for name in texts] + [path for _, path in drawn]
-    return Report(out_dir=out_dir, runs=runs, rows=rows, left_out=left_out, files=written)
+    return Report(out_dir=out_dir, runs=runs, rows=rows, selections=selections, left_out=left_out, files=written)

@@ -14,12 +14,17 @@ EXIT_NO_RESULTS = 2
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="elmo-bench-report",
-        description="Compare feature_ensemble and finetune runs: tables (md, csv, tex) and figures (png).")
+        description="Compare every strategy's runs with feature_ensemble: tables (md, csv, tex) and figures (png).")
     parser.add_argument("folders", nargs="*", default=["outputs"],
                         help="folders searched recursively for result.json (default: outputs)")
     parser.add_argument("--out", help="report folder (default: <first folder>/report)")
     parser.add_argument("--no-references", action="store_true",
                         help="leave out the table of published figures")
+    parser.add_argument("--select-on-dev", action="store_true",
+                        help="for a tuning sweep (one output_dir per setting): per task, model, train size and "
+                             "strategy keep only the setting with the best mean dev score over seeds, and name it "
+                             "in the table; without it, runs of one cell at several settings are duplicates and "
+                             "the newest is kept")
     return parser.parse_args(argv)
 
 
@@ -31,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            report = build_report(folders, out_dir, references=not args.no_references)
+            report = build_report(folders, out_dir, references=not args.no_references,
+                                  select_on_dev=args.select_on_dev)
         except NoResultsError as err:
             report = None
             message = str(err)

@@ -2,6 +2,7 @@
 
 A file that is missing, partial (status != "complete") or corrupt (bad JSON, a required key missing or of the
 wrong type) is named in a `ResultFileWarning` and left out, so one crashed run never hides the rest of a sweep.
+The strategy is any non-empty name: the report compares whatever strategies the runner wrote.
 """
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ import math
 import re
 import warnings
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 RESULT_FILE = "result.json"
-STRATEGIES = ("feature_ensemble", "finetune")
+# Config keys that never make two runs different settings: the seed axis, where a run was written, rerun switches.
+NOT_A_SETTING = frozenset({"seed", "output_dir", "force", "keep_checkpoint", "data.subset_seed"})
 # The runner writes each run into <output_dir>/<task>/<strategy>/<model>/n<size>/seed<seed>/; such a folder
 # without a result.json is a run that crashed or is still going.
 _RUN_FOLDER_NAME = re.compile(r"seed\d+")
@@ -46,11 +49,19 @@ class RunResult:
     train_seconds: float  # the run's wall time: training plus any feature computation
     trainable_params: int
     layer_weights: tuple[float, ...] | None  # softmax-normalised scalar-mix weights, layer 0 first
+    config: dict[str, Any] = field(compare=False, repr=False)  # the resolved config, flattened: {"trainer.lr": 0.001}
+    setting: str | None = None  # label of the run's setting, given only when settings are selected on dev
 
     @property
     def cell(self) -> tuple[str, str, str, int, int]:
         """What identifies a run: two results with the same cell are duplicates."""
         return (self.task, self.strategy, self.model, self.train_size, self.seed)
+
+    @property
+    def row(self) -> tuple[str, str, str, str, int]:
+        """The table row the run belongs to; dataset and metric are in it so that runs scored with different
+        metrics are never averaged together."""
+        return (self.task, self.dataset, self.metric, self.model, self.train_size)
 
 
 def _is_text(value) -> bool:
@@ -70,7 +81,7 @@ def _is_number(value) -> bool:
 _REQUIRED = {
     "task": (_is_text, "a non-empty string"),
     "dataset": (_is_text, "a non-empty string"),
-    "strategy": (lambda v: v in STRATEGIES, f"one of {', '.join(STRATEGIES)}"),
+    "strategy": (_is_text, "a non-empty string"),
     "model": (_is_text, "a non-empty string"),
     "train_size": (lambda v: _is_int(v) and v > 0, "a positive integer"),
     "seed": (_is_int, "an integer"),
@@ -108,6 +119,7 @@ def load_result(path: Path) -> RunResult:
         mtime_ns=path.stat().st_mtime_ns,
         **fields,
         layer_weights=_layer_weights(data.get("scalar_mix")),
+        config=_flat_config(data.get("config", {})),
     )
 
 
@@ -126,22 +138,52 @@ def _layer_weights(scalar_mix) -> tuple[float, ...] | None:
     return tuple(float(w) for w in weights)
 
 
+def _flat_config(config) -> dict[str, Any]:
+    """The nested config record as dotted keys, so two runs' settings compare key by key."""
+    if not isinstance(config, dict):
+        raise InvalidResult(f"corrupt: 'config' is {config!r}, expected a JSON object")
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            flat.update({f"{key}.{inner}": leaf for inner, leaf in _flat_config(value).items()})
+        else:
+            flat[key] = value
+    return flat
+
+
+def differing_keys(runs: list[RunResult]) -> list[str]:
+    """The config keys, sorted, whose values are not the same in every run (a key some runs lack counts)."""
+    keys = set().union(*(run.config for run in runs)) - NOT_A_SETTING
+    return sorted(key for key in keys
+                  if len({(key in run.config, json.dumps(run.config.get(key), sort_keys=True)) for run in runs}) > 1)
+
+
+def setting_label(run: RunResult, keys: list[str]) -> str:
+    """The run's values of `keys`, e.g. "strategy.bilm_lr_factor=0.1, trainer.lr=0.0003"."""
+    return ", ".join(f"{key}={_shown(run.config[key])}" if key in run.config else f"{key}=(unset)" for key in keys)
+
+
+def _shown(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def leave_out(problems: list[str], message: str) -> None:
+    """Record why something is not in the report, and warn about it."""
+    problems.append(message)
+    warnings.warn(message, ResultFileWarning, stacklevel=3)
+
+
 def load_runs(run_dirs: list[Path]) -> tuple[list[RunResult], list[str]]:
-    """Every complete run under the folders (recursively), one per cell, and a message per thing left out."""
+    """Every complete run under the folders (recursively), duplicates included, and a message per thing left out."""
     problems: list[str] = []
-
-    def leave_out(message: str) -> None:
-        problems.append(message)
-        warnings.warn(message, ResultFileWarning, stacklevel=3)
-
     runs: list[RunResult] = []
     seen: set[Path] = set()  # the same file reached through two overlapping folders is one run
     for folder in run_dirs:
         if not folder.is_dir():
-            leave_out(f"{folder}: no such folder, left out")
+            leave_out(problems, f"{folder}: no such folder, left out")
             continue
         for run_folder in _run_folders_without_result(folder):
-            leave_out(f"{run_folder / RESULT_FILE}: missing (the run crashed or has not finished), left out")
+            leave_out(problems, f"{run_folder / RESULT_FILE}: missing (the run crashed or has not finished), left out")
         for path in sorted(folder.rglob(RESULT_FILE)):
             if path.resolve() in seen:
                 continue
@@ -149,8 +191,8 @@ def load_runs(run_dirs: list[Path]) -> tuple[list[RunResult], list[str]]:
             try:
                 runs.append(load_result(path))
             except InvalidResult as err:
-                leave_out(f"{path}: {err}, left out")
-    return _keep_newest_per_cell(runs, leave_out), problems
+                leave_out(problems, f"{path}: {err}, left out")
+    return runs, problems
 
 
 def _run_folders_without_result(folder: Path) -> list[Path]:
@@ -160,18 +202,28 @@ def _run_folders_without_result(folder: Path) -> list[Path]:
     )
 
 
-def _keep_newest_per_cell(runs: list[RunResult], leave_out) -> list[RunResult]:
-    """One run per cell: re-runs and copies in two folders would otherwise count one seed twice."""
+def keep_newest_per_cell(runs: list[RunResult], problems: list[str]) -> list[RunResult]:
+    """One run per cell and setting: re-runs and copies in two folders would otherwise count one seed twice."""
     by_cell: dict[tuple, list[RunResult]] = defaultdict(list)
     for run in runs:
-        by_cell[run.cell].append(run)
+        by_cell[(*run.cell, run.setting or "")].append(run)
     kept = []
-    for cell, group in sorted(by_cell.items()):
+    for _, group in sorted(by_cell.items()):
         group.sort(key=lambda run: (run.mtime_ns, str(run.path)))  # path breaks mtime ties deterministically
         newest = group[-1]
         if len(group) > 1:
-            older = ", ".join(str(run.path) for run in group[:-1])
-            leave_out(f"duplicate runs for task/strategy/model/train_size/seed {cell}: "
-                      f"kept {newest.path} (newest), left out {older}")
+            leave_out(problems, _duplicate_message(group))
         kept.append(newest)
     return kept
+
+
+def _duplicate_message(group: list[RunResult]) -> str:
+    """Names the kept and the dropped files; says so when they are different settings rather than re-runs."""
+    older = ", ".join(str(run.path) for run in group[:-1])
+    message = (f"duplicate runs for task/strategy/model/train_size/seed {group[-1].cell}: "
+               f"kept {group[-1].path} (newest), left out {older}")
+    keys = differing_keys(group)
+    if keys:
+        message += (f"; their configs differ in {', '.join(keys)}: to choose one setting per strategy on dev, "
+                    f"report with --select-on-dev")
+    return message

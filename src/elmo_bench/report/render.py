@@ -1,5 +1,12 @@
 """Render the comparison as Markdown, CSV and a LaTeX tabular.
 
+Layout, the same for any number of strategies: one line per (row, strategy), the baseline's line first. A line
+holds the row (task, dataset, metric, model, train size), the strategy's own block (test mean ± std with n, run
+seconds, trainable parameters) and its comparison with the baseline (Δ, winner, paired t-test, cost ratios),
+empty on the baseline's own line and on every line of a row without a baseline run. With --select-on-dev a
+"setting" column after the strategy names the setting chosen on dev. comparison.csv has the same lines, one per
+(task, dataset, metric, model, train_size, strategy), under fixed column names; no name depends on a strategy.
+
 Rows arrive sorted and every number has a fixed format, so the same runs always give byte-identical files.
 """
 from __future__ import annotations
@@ -8,23 +15,36 @@ import csv
 import io
 
 from .references import PublishedFigure
-from .table import SIGNIFICANCE_LEVEL, PairedTest, Row, SideSummary
+from .select import Selection
+from .table import BASELINE, SIGNIFICANCE_LEVEL, Comparison, PairedTest, Row, SideSummary
 
 DASH = "—"
 SIGNIFICANCE_RULE = (
     f"**Beyond seed noise** is decided by a paired t-test over seeds on the test scores "
-    f"(`scipy.stats.ttest_rel`, finetune vs feature_ensemble runs paired by seed, two-sided, "
+    f"(`scipy.stats.ttest_rel`, each strategy vs {BASELINE}, runs paired by seed, two-sided, "
     f"p < {SIGNIFICANCE_LEVEL}); it needs at least 2 seeds run by both strategies."
 )
-COLUMNS = ("task", "dataset", "metric", "model", "train size", "feature_ensemble (test)", "finetune (test)",
-           "Δ (ft − fe)", "winner", "paired t-test over seeds", "run s (fe / ft)",
-           "trainable params (fe / ft)", "params ratio ft/fe")
-LATEX_ALIGN = "llllrrrrllrrr"  # one letter per column above
+SELECTION_RULE = (
+    "**Settings chosen on dev** (`--select-on-dev`): each strategy ran several settings; per row and strategy "
+    "the setting with the best mean **dev** score over seeds was kept (ties: the first in sorted order) and only "
+    "its runs are in the table, so test was reported once, for the chosen setting, and never used to choose. "
+    "A setting is named by the config keys that differ between that strategy's runs of the row."
+)
+# (header, LaTeX alignment); the setting column goes after "strategy" with --select-on-dev.
+ROW_COLUMNS = (("task", "l"), ("dataset", "l"), ("metric", "l"), ("model", "l"), ("train size", "r"),
+               ("strategy", "l"))
+SETTING_COLUMN = ("setting (chosen on dev)", "l")
+SIDE_COLUMNS = (("test (mean ± std, n)", "r"), ("run s", "r"), ("trainable params", "r"))
+COMPARISON_COLUMNS = ((f"Δ vs {BASELINE}", "r"), ("winner", "l"), ("paired t-test over seeds", "l"),
+                      ("run s ratio", "r"), ("params ratio", "r"))
+ROW_KEY_CELLS = len(ROW_COLUMNS) - 1  # the cells that are the same on every line of one row
 
 
-def format_score(side: SideSummary | None) -> str:
-    if side is None:
-        return DASH
+def columns(with_setting: bool) -> tuple[tuple[str, str], ...]:
+    return ROW_COLUMNS + ((SETTING_COLUMN,) if with_setting else ()) + SIDE_COLUMNS + COMPARISON_COLUMNS
+
+
+def format_score(side: SideSummary) -> str:
     std = DASH if side.test_std is None else f"{side.test_std:.2f}"
     return f"{side.test_mean:.2f} ± {std} (n={side.n})"
 
@@ -38,26 +58,32 @@ def format_significance(paired: PairedTest) -> str:
     return f"p={paired.p_value:.3g}, {verdict} ({paired.n_pairs} pairs)"
 
 
-def _or_dash(value: float | None, spec: str) -> str:
-    return DASH if value is None else format(value, spec)
+def format_setting(setting: str) -> str:
+    return setting or "(one setting)"
 
 
-def _seconds(side: SideSummary | None) -> str:
-    return DASH if side is None else f"{side.train_seconds:.1f}"
+def _ratio(value: float | None) -> str:
+    return DASH if value is None else f"{value:.2f}×"
 
 
-def _params(side: SideSummary | None) -> str:
-    return DASH if side is None else f"{round(side.trainable_params):,d}"
+def _comparison_cells(row: Row, strategy: str) -> list[str]:
+    comparison = row.comparison(strategy)
+    if comparison is None:
+        first = "(baseline)" if strategy == BASELINE else f"n/a (no {BASELINE} run)"
+        return [first] + [DASH] * (len(COMPARISON_COLUMNS) - 1)
+    return [f"{comparison.delta:+.2f}", comparison.winner, format_significance(comparison.paired),
+            _ratio(comparison.seconds_ratio), _ratio(comparison.params_ratio)]
 
 
-def table_cells(row: Row) -> list[str]:
-    """The cells of one row as shown in Markdown and LaTeX (plain text, escaped by the caller)."""
-    fe, ft = row.feature_ensemble, row.finetune
-    ratio = _or_dash(row.params_ratio, ".2f")
-    return [row.task, row.dataset, row.metric, row.model, str(row.train_size), format_score(fe), format_score(ft),
-            _or_dash(row.delta, "+.2f"), row.winner or DASH, format_significance(row.paired),
-            f"{_seconds(fe)} / {_seconds(ft)}", f"{_params(fe)} / {_params(ft)}",
-            ratio if row.params_ratio is None else f"{ratio}×"]
+def table_lines(row: Row, with_setting: bool) -> list[list[str]]:
+    """The lines of one row as shown in Markdown and LaTeX (plain text, escaped by the caller)."""
+    key = [row.task, row.dataset, row.metric, row.model, str(row.train_size)]
+    lines = []
+    for strategy, side in row.sides.items():
+        setting = [format_setting(side.setting or "")] if with_setting else []
+        lines.append([*key, strategy, *setting, format_score(side), f"{side.train_seconds:.1f}",
+                      f"{round(side.trainable_params):,d}", *_comparison_cells(row, strategy)])
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------------- Markdown
@@ -67,28 +93,22 @@ def _md_line(cells) -> str:
 
 
 def markdown(rows: list[Row], n_runs: int, n_left_out: int, published: list[PublishedFigure] | None,
-             figures: list[tuple[str, str]]) -> str:
-    """The whole comparison.md; `figures` holds (caption, path relative to the report folder)."""
+             figures: list[tuple[str, str]], selections: list[Selection] | None = None) -> str:
+    """The whole comparison.md; `figures` holds (caption, path relative to the report folder); `selections`
+    is given with --select-on-dev."""
+    with_setting = selections is not None
+    header = [name for name, _ in columns(with_setting)]
     lines = [
-        "# ELMo: feature ensemble vs fine-tuning",
-        "",
-        f"Measured from {n_runs} complete runs"
-        + (f" ({n_left_out} result files or folders left out; the warnings name them)." if n_left_out else "."),
-        "Scores are the task's main metric on the **test** split (×100): mean ± sample std (ddof=1) over seeds, "
-        "n = number of seeds; a std of — means a single seed. Δ = finetune − feature_ensemble of the means; "
-        "the winner is the higher mean, or a tie when Δ rounds to 0.00. A cell of — has no runs. "
-        "Cost is the mean wall time per run (training, plus computing the frozen biLM's features when they "
-        "were not already cached) and the trainable parameters of each strategy.",
-        "",
-        SIGNIFICANCE_RULE,
-        "",
+        *_markdown_intro(n_runs, n_left_out, selections),
         "## Measured results",
         "",
-        _md_line(COLUMNS),
-        _md_line(["---"] * len(COLUMNS)),
-        *(_md_line(table_cells(row)) for row in rows),
+        _md_line(header),
+        _md_line(["---"] * len(header)),
+        *(_md_line(line) for row in rows for line in table_lines(row, with_setting)),
         "",
     ]
+    if selections is not None:
+        lines += _markdown_selections(selections)
     if published is not None:
         lines += _markdown_published(published)
     if figures:
@@ -96,6 +116,41 @@ def markdown(rows: list[Row], n_runs: int, n_left_out: int, published: list[Publ
         for caption, path in figures:
             lines += [f"### {caption}", "", f"![{caption}]({path})", ""]
     return "\n".join(lines)
+
+
+def _markdown_intro(n_runs: int, n_left_out: int, selections: list[Selection] | None) -> list[str]:
+    compared = "" if selections is None else (
+        f" (the chosen settings, out of {sum(c.n for s in selections for c in s.candidates)} runs compared on dev)")
+    return [
+        f"# ELMo: strategies compared with {BASELINE}",
+        "",
+        f"Measured from {n_runs} complete runs{compared}"
+        + (f" ({n_left_out} result files or folders left out; the warnings name them)." if n_left_out else "."),
+        "One line per task, model, train size and strategy, the baseline's first. "
+        "Scores are the task's main metric on the **test** split (×100): mean ± sample std (ddof=1) over seeds, "
+        f"n = number of seeds; a std of — means a single seed. Δ = strategy − {BASELINE} of the means; "
+        "the winner is the higher mean, or a tie when Δ rounds to 0.00. A row without a "
+        f"{BASELINE} run shows each strategy's scores and no comparison. "
+        "Cost is the mean wall time per run (training, plus computing the frozen biLM's features when they "
+        f"were not already cached) and the trainable parameters; the ratios are strategy / {BASELINE}.",
+        "",
+        SIGNIFICANCE_RULE,
+        "",
+        *([] if selections is None else [SELECTION_RULE, ""]),
+    ]
+
+
+def _markdown_selections(selections: list[Selection]) -> list[str]:
+    header = ("task", "dataset", "metric", "model", "train size", "strategy", "setting", "seeds", "dev mean",
+              "kept")
+    lines = ["## Settings compared on dev", "", _md_line(header), _md_line(["---"] * len(header))]
+    for selection in selections:
+        task, dataset, metric, model, train_size = selection.row_key
+        lines += [_md_line([task, dataset, metric, model, str(train_size), selection.strategy,
+                            format_setting(candidate.setting), str(candidate.n), f"{candidate.dev_mean:.2f}",
+                            "kept" if candidate == selection.chosen else ""])
+                  for candidate in selection.candidates]
+    return lines + [""]
 
 
 def _markdown_published(published: list[PublishedFigure]) -> list[str]:
@@ -111,36 +166,41 @@ def _markdown_published(published: list[PublishedFigure]) -> list[str]:
 
 # ---------------------------------------------------------------------------------------------------- CSV
 
+CSV_ROW_FIELDS = ("task", "dataset", "metric", "model", "train_size", "strategy", "setting")
 CSV_SIDE_FIELDS = ("n", "test_mean", "test_std", "dev_mean", "train_seconds", "trainable_params")
-
-
-def _csv_side(side: SideSummary | None) -> list[str]:
-    if side is None:
-        return [""] * len(CSV_SIDE_FIELDS)
-    return [str(side.n), f"{side.test_mean:.4f}", "" if side.test_std is None else f"{side.test_std:.4f}",
-            f"{side.dev_mean:.4f}", f"{side.train_seconds:.2f}", str(round(side.trainable_params))]
+CSV_COMPARISON_FIELDS = ("baseline", "delta_test", "winner", "paired_seeds", "p_value", "beyond_seed_noise",
+                         "train_seconds_ratio", "trainable_params_ratio")
 
 
 def _blank_or(value, spec: str) -> str:
     return "" if value is None else format(value, spec)
 
 
+def _csv_side(side: SideSummary) -> list[str]:
+    return [str(side.n), f"{side.test_mean:.4f}", _blank_or(side.test_std, ".4f"), f"{side.dev_mean:.4f}",
+            f"{side.train_seconds:.2f}", str(round(side.trainable_params))]
+
+
+def _csv_comparison(comparison: Comparison | None) -> list[str]:
+    if comparison is None:
+        return [""] * len(CSV_COMPARISON_FIELDS)
+    noise = comparison.paired.beyond_seed_noise
+    return [comparison.baseline, f"{comparison.delta:.4f}", comparison.winner, str(comparison.paired.n_pairs),
+            _blank_or(comparison.paired.p_value, ".6g"), "" if noise is None else str(noise).lower(),
+            _blank_or(comparison.seconds_ratio, ".4f"), _blank_or(comparison.params_ratio, ".4f")]
+
+
 def csv_text(rows: list[Row]) -> str:
-    """comparison.csv: machine-readable, with dev means too; missing values are empty."""
-    header = ["task", "dataset", "metric", "model", "train_size",
-              *(f"{strategy}_{field}" for strategy in ("feature_ensemble", "finetune") for field in CSV_SIDE_FIELDS),
-              "delta_test", "winner", "paired_seeds", "p_value", "beyond_seed_noise",
-              "train_seconds_ratio", "trainable_params_ratio"]
+    """comparison.csv: machine-readable, with dev means too; missing values are empty, and so is the setting
+    without --select-on-dev."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
+    writer.writerow(CSV_ROW_FIELDS + CSV_SIDE_FIELDS + CSV_COMPARISON_FIELDS)
     for row in rows:
-        noise = row.paired.beyond_seed_noise
-        writer.writerow([row.task, row.dataset, row.metric, row.model, row.train_size,
-                         *_csv_side(row.feature_ensemble), *_csv_side(row.finetune),
-                         _blank_or(row.delta, ".4f"), row.winner or "", row.paired.n_pairs,
-                         _blank_or(row.paired.p_value, ".6g"), "" if noise is None else str(noise).lower(),
-                         _blank_or(row.seconds_ratio, ".4f"), _blank_or(row.params_ratio, ".4f")])
+        for strategy, side in row.sides.items():
+            setting = "" if side.setting is None else format_setting(side.setting)
+            writer.writerow([row.task, row.dataset, row.metric, row.model, row.train_size, strategy, setting,
+                             *_csv_side(side), *_csv_comparison(row.comparison(strategy))])
     return buffer.getvalue()
 
 
@@ -162,16 +222,29 @@ def _latex_line(cells) -> str:
     return " & ".join(latex_escape(cell) for cell in cells) + r" \\"
 
 
-def latex(rows: list[Row]) -> str:
+def _latex_body(rows: list[Row], with_setting: bool) -> list[str]:
+    """Rows apart by a rule; a row's task to train size printed once, on its first line, as a paper table would."""
+    body: list[str] = []
+    for row in rows:
+        lines = table_lines(row, with_setting)
+        body += [r"\hline"] if body else []
+        body += [_latex_line(line if index == 0 else [""] * ROW_KEY_CELLS + line[ROW_KEY_CELLS:])
+                 for index, line in enumerate(lines)]
+    return body
+
+
+def latex(rows: list[Row], with_setting: bool = False) -> str:
     """comparison.tex: the measured table as a tabular to \\input into a paper."""
+    table_columns = columns(with_setting)
     return "\n".join([
-        "% elmo-bench: feature_ensemble vs finetune, test scores (mean +/- sample std over seeds).",
-        "% Beyond seed noise: paired t-test over seeds on test scores, p < 0.05.",
-        rf"\begin{{tabular}}{{{LATEX_ALIGN}}}",
+        f"% elmo-bench: each strategy vs {BASELINE}, test scores (mean +/- sample std over seeds).",
+        "% Beyond seed noise: paired t-test over seeds on test scores, p < 0.05."
+        + (" Settings chosen on dev; test reported once." if with_setting else ""),
+        rf"\begin{{tabular}}{{{''.join(align for _, align in table_columns)}}}",
         r"\hline",
-        _latex_line(COLUMNS),
+        _latex_line([name for name, _ in table_columns]),
         r"\hline",
-        *(_latex_line(table_cells(row)) for row in rows),
+        *_latex_body(rows, with_setting),
         r"\hline",
         r"\end{tabular}",
         "",
