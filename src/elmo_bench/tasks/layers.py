@@ -19,6 +19,8 @@ class MaskedBiLSTM(nn.LSTM):
         self.output_dim = 2 * hidden_dim
 
     def forward(self, inputs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if mask.device.type == "meta":  # the device-placement tests: no values to pack by, same shapes
+            return super().forward(inputs)[0]
         lengths = mask.sum(dim=1).clamp(min=1).cpu()
         packed = pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
         outputs, _ = pad_packed_sequence(super().forward(packed)[0], batch_first=True, total_length=mask.shape[1])
