@@ -48,7 +48,7 @@ def setup(tmp_path, shared_dir, monkeypatch):
     shutil.copytree(shared_dir / "fixtures/allennlp-elmo", model, ignore=shutil.ignore_patterns("config"))
     overrides = [*FAST, f"data.root={root}", "data.use_hub=false", f"output_dir={tmp_path / 'out'}", "task=ner",
                  "model=custom", f"model.options_file={model / 'options.json'}",
-                 f"model.weight_file={model / 'lm_weights.hdf5'}", "trainer.max_epochs=1"]
+                 f"model.weight_file={model / 'lm_weights.hdf5'}", "trainer.max_epochs=1", "trainer.min_steps=0"]
     return root, model, overrides, tmp_path / "out"
 
 

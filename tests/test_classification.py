@@ -382,7 +382,7 @@ def slice_root(tmp_path_factory, shared_dir) -> Path:
 @pytest.fixture
 def overrides(slice_root, tmp_path, monkeypatch):
     return [*offline_overrides(slice_root, tmp_path, monkeypatch), *FAST,
-            "trainer.max_epochs=1", "head.feedforward_dim=8"]
+            "trainer.max_epochs=1", "trainer.min_steps=0", "head.feedforward_dim=8"]
 
 
 

@@ -32,7 +32,7 @@ from runs import FAST, conll_slice
 pytestmark = pytest.mark.slow
 
 CELLS = ["ner/feature_ensemble/fixture/n20/seed1", "ner/finetune/fixture/n20/seed1"]
-SWEEP = ["task=ner", "strategy=feature_ensemble,finetune", "data.train_size=20", "trainer.max_epochs=1"]
+SWEEP = ["task=ner", "strategy=feature_ensemble,finetune", "data.train_size=20", "trainer.max_epochs=1", "trainer.min_steps=0"]
 SWEEP_SECONDS = 300  # a sweep here takes well under a minute; a hung launcher fails instead of blocking CI
 RAY_START_SECONDS = 120
 TASKS = ["ner", "pos", "sst5", "agnews", "stsb", "squad"]
@@ -255,11 +255,23 @@ def test_experiment_sweeps_cover_the_whole_grid(experiment, model, sizes, tmp_pa
         cfg = compose("config", [f"+experiment={experiment}"], return_hydra_config=True)
         params = cfg.hydra.sweeper.params
         assert params.task.split(",") == TASKS
-        assert params.strategy.split(",") == ["feature_ensemble", "finetune"]
+        assert params.strategy.split(",") == ["feature_ensemble", "finetune", "two_stage"]
         assert params["data.train_size"] == sizes
         # The smallest training pool (STS-B, 5,749 pairs) takes every size of the list.
         assert max(int(size) for size in sizes.split(",") if size != "null") <= 5749
         for task in TASKS:  # every cell of the grid composes to a valid run config
             config = typed(compose("config", [f"+experiment={experiment}", f"task={task}", "data.train_size=1000",
-                                              f"output_dir={tmp_path}"]))
+                                              f"output_dir={tmp_path}", "strategy=two_stage"]))
             assert (config.task.name, config.model.name) == (task, model)
+
+
+def test_tuning_sweep_puts_each_setting_in_its_own_folder():
+    setup()
+    with initialize_config_dir(str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        frozen = typed(compose("config", ["+experiment=tune", "trainer.lr=0.003"]))
+        tuned = typed(compose("config", ["+experiment=tune", "strategy=finetune", "strategy.bilm_lr_factor=0.3"]))
+        cfg = compose("config", ["+experiment=tune"], return_hydra_config=True)
+    assert frozen.output_dir == "outputs/tune/lr0.003-bilmfrozen"
+    assert tuned.output_dir == "outputs/tune/lr0.001-bilm0.3"
+    assert cfg.hydra.sweep.dir == "outputs/tune" and cfg.hydra.callbacks.report.select_on_dev is True
+    assert cfg.hydra.sweeper.params["trainer.lr"] == "3e-4,1e-3,3e-3"

@@ -332,7 +332,7 @@ def slice_root(tmp_path_factory, shared_dir) -> Path:
 @pytest.fixture
 def overrides(slice_root, tmp_path, monkeypatch):
     return [*offline_overrides(slice_root, tmp_path, monkeypatch), "task=stsb",
-            "head.hidden_dim=16", "head.mlp_dim=16", "inputs.word_dim=8", "trainer.max_epochs=1",
+            "head.hidden_dim=16", "head.mlp_dim=16", "inputs.word_dim=8", "trainer.max_epochs=1", "trainer.min_steps=0",
             "trainer.batch_tokens=400", "data.train_size=40"]
 
 

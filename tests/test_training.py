@@ -1,17 +1,26 @@
-"""The trainer's schedules, early stopping and parameter groups, checked against hand-computed values."""
+"""The trainer's schedules, budget, early stopping and the fine-tuning recipe, checked by hand."""
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import nn
 
-from elmo_bench.config import Schedule, StrategyConfig, StrategyName, TrainerConfig
+from elmo_bench.config import Schedule, TrainerConfig
 from elmo_bench.elmo import BiLM
 from elmo_bench.elmo.options import parse_options
-from elmo_bench.strategies.strategies import parameter_groups
-from elmo_bench.training import Trainer, lr_multiplier
+from elmo_bench.schedules import lr_multiplier
+from elmo_bench.strategies import make_strategy, parameter_groups
+from elmo_bench.strategies.finetune import BiLMTuning, FinetuneConfig
+from elmo_bench.training import Budget, Trainer
+
+
+def tiny_bilm() -> BiLM:
+    options = parse_options({"char_cnn": {"embedding": {"dim": 4}, "filters": [[1, 4]], "n_highway": 0},
+                             "lstm": {"dim": 8, "projection_dim": 4, "n_layers": 2}})
+    return BiLM(options)
 
 
 def test_slanted_triangular_by_hand():
@@ -30,27 +39,85 @@ def test_linear_warmup_then_decay_by_hand():
                                                         0.125, 0.0]
 
 
-def test_patience_ignores_the_first_epochs():
-    config = TrainerConfig(patience=2, min_epochs=3)
+@pytest.mark.parametrize(
+    ("overrides", "steps_per_epoch", "expected"),
+    [
+        # 3 batches an epoch: 300 updates need 100 epochs, not 30; dev every ceil(50 / 3) = 17 epochs
+        ({}, 3, Budget(3, 300, 300, 17)),
+        # a large set: 30 epochs of 200 updates, dev every epoch
+        ({}, 200, Budget(200, 6000, 300, 1)),
+        # a cap inside an epoch
+        ({"max_steps": 1000}, 200, Budget(200, 1000, 300, 1)),
+        ({"min_steps": 0, "max_epochs": 2, "eval_steps": 1}, 2, Budget(2, 4, 0, 1)),
+    ],
+)
+def test_budget_gives_small_subsets_enough_updates(overrides, steps_per_epoch, expected):
+    assert Budget.plan(TrainerConfig(**overrides), steps_per_epoch) == expected
+
+
+def test_patience_counts_evaluations_and_waits_for_the_minimum_updates():
+    config = TrainerConfig(patience=2, min_steps=30)
     model = nn.Linear(2, 2)
-    trainer = Trainer(SimpleNamespace(metric="f1"), model, [{"params": list(model.parameters())}], config,
+    trainer = Trainer(SimpleNamespace(metric="f1"), model, SimpleNamespace(stages=("frozen",)),
+                      [{"params": list(model.parameters()), "name": "task", "base_lr": 1e-3}], config,
                       torch.device("cpu"), 1, None, regularizer=lambda: 0)
-    bad = []
-    for score in (0.0, 0.0, 0.0, 0.0, 0.1, 0.1, 0.05):
-        trainer._record_epoch(1.0, score, 1.0)
-        bad.append(trainer.progress.bad_epochs)
-    assert bad == [0, 0, 0, 1, 0, 1, 2]
-    assert trainer.progress.best_epoch == 5
+    budget = Budget(10, 100, 30, 1)
+    spent = []
+    for step, score in zip((10, 20, 30, 40, 50), (0.5, 0.4, 0.3, 0.6, 0.6)):
+        trainer.progress.stage_step = trainer.progress.step = step
+        trainer._record_evaluation(1.0, score, 1.0)
+        spent.append((trainer.progress.bad_evals, trainer._patience_spent(budget)))
+    # two bad evaluations by step 20 do not stop a run before its 30 updates; the improvement resets them
+    assert spent == [(0, False), (1, False), (2, True), (0, False), (1, False)]
+    assert trainer.progress.best_step == 40
 
 
-def test_finetune_groups_use_the_biLM_rate_and_layer_decay():
-    options = parse_options({"char_cnn": {"embedding": {"dim": 4}, "filters": [[1, 4]], "n_highway": 0},
-                             "lstm": {"dim": 8, "projection_dim": 4, "n_layers": 2}})
-    model = nn.ModuleDict({"bilm": BiLM(options), "head": nn.Linear(8, 3)})
-    strategy = StrategyConfig(name=StrategyName.finetune, bilm_lr_factor=0.1, layer_lr_decay=0.5)
+def test_finetune_groups_have_discriminative_rates_and_cover_the_model():
+    bilm = tiny_bilm()
+    strategy = make_strategy(FinetuneConfig(name="finetune", bilm_lr_factor=0.1, layer_lr_decay=0.5))
+    strategy.tuning = BiLMTuning(strategy.config, bilm.parts())
+    model = nn.ModuleDict({"bilm": bilm, "head": nn.Linear(8, 3)})
     groups = {g["name"]: g for g in parameter_groups(strategy, model, lr=1e-3)}
     assert groups["task"]["lr"] == 1e-3 and len(groups["task"]["params"]) == 2
     # top LSTM layer, lower LSTM layer, char encoder: each part below gets half the rate of the one above
     assert [groups[f"bilm_depth{d}"]["lr"] for d in range(3)] == pytest.approx([1e-4, 5e-5, 2.5e-5])
+    assert all(g["base_lr"] == g["lr"] for g in groups.values())
     covered = {id(p) for g in groups.values() for p in g["params"]}
     assert covered == {id(p) for p in model.parameters()}
+
+
+def test_default_discriminative_decay_is_allennlps():
+    assert FinetuneConfig(name="finetune").layer_lr_decay == 0.38
+
+
+def test_gradual_unfreezing_starts_at_the_top_layer():
+    bilm = tiny_bilm()
+    tuning = BiLMTuning(FinetuneConfig(name="finetune", unfreeze_steps=5), bilm.parts())
+
+    def trainable_parts(step: int) -> list[bool]:
+        tuning.unfreeze(step)
+        return [all(p.requires_grad for p in part.parameters()) for part in bilm.parts()]
+
+    # parts bottom to top: char encoder, LSTM layer 0, LSTM layer 1
+    assert trainable_parts(0) == [False, False, True]
+    assert trainable_parts(4) == [False, False, True]
+    assert trainable_parts(5) == [False, True, True]
+    assert trainable_parts(10) == [True, True, True]
+    assert trainable_parts(99) == [True, True, True]
+
+
+def test_a_frozen_char_encoder_never_unfreezes():
+    bilm = tiny_bilm()
+    tuning = BiLMTuning(FinetuneConfig(name="finetune", freeze_char_encoder=True), bilm.parts())
+    tuning.unfreeze(0)
+    assert not any(p.requires_grad for p in bilm.char_encoder.parameters())
+    assert all(p.requires_grad for layer in bilm.lstm.layers for p in layer.parameters())
+
+
+def test_biLM_schedule_is_its_own():
+    strategy = make_strategy(FinetuneConfig(name="finetune"))
+    strategy.tuning = BiLMTuning(strategy.config, tiny_bilm().parts())
+    # slanted triangular over 100 updates: 1/32 at the start, the peak after the 10% warm-up
+    assert strategy.bilm_lr_factor(0, 0, 100) == pytest.approx(1 / 32)
+    assert strategy.bilm_lr_factor(0, 10, 100) == pytest.approx(1.0)
+    assert math.isclose(lr_multiplier(TrainerConfig(), 100)(10), 1.0)  # the task model's: constant

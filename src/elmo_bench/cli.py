@@ -16,6 +16,7 @@ from .data.errors import DataError
 from .elmo import OptionsError, SourceError, WeightsError
 from .pretrain.config import register_pretrain_schema
 from .runner import run
+from .strategies import strategy_schemas
 from .training import TrainingError
 from .tasks import head_schemas, task_schemas
 
@@ -27,7 +28,7 @@ USER_ERRORS = (ConfigError, DataError, OptionsError, SourceError, WeightsError, 
 
 def setup() -> None:
     register_resolvers()
-    register_schemas(task_schemas(), head_schemas())
+    register_schemas({"task": task_schemas(), "head": head_schemas(), "strategy": strategy_schemas()})
 
 
 @hydra.main(version_base="1.3", config_path=str(PROJECT_ROOT / "conf"), config_name="config")

@@ -60,11 +60,6 @@ class Schedule(Choice):
     slanted_triangular = "slanted_triangular"  # Howard & Ruder 2018
 
 
-class StrategyName(Choice):
-    feature_ensemble = "feature_ensemble"
-    finetune = "finetune"
-
-
 @dataclass
 class ModelConfig:
     name: str = MISSING  # used in the run's folder name
@@ -94,75 +89,77 @@ class DataConfig:
 
 @dataclass
 class TrainerConfig:
+    """The task model's training recipe: the same in every strategy's arm (only the biLM's groups differ).
+
+    Budget: at most `max_epochs` epochs, but never fewer than `min_steps` updates (a small subset gets more
+    epochs), and never more than `max_steps`. Dev is scored every `eval_steps` updates, rounded up to whole
+    epochs; `patience` counts evaluations without a dev improvement and only acts after `min_steps` updates.
+    A strategy with stages (two_stage) gives each stage this budget and patience.
+    """
+
     max_epochs: int = 30
-    patience: int = 5  # epochs without a dev improvement before stopping
-    min_epochs: int = 5  # epochs that never count against patience
+    min_steps: int = 300  # updates every run gets, whatever the subset size
+    max_steps: Optional[int] = None  # a cap on updates; null = none
+    eval_steps: int = 50  # updates between dev evaluations (at least one epoch)
+    patience: int = 5  # dev evaluations without an improvement before stopping
     batch_tokens: int = 1000  # padded tokens per training batch
     eval_batch_tokens: int = 4000
     lr: float = 1e-3
     optimizer: Optimizer = Optimizer.adam
     weight_decay: float = 0.0
-    schedule: Schedule = Schedule.constant
-    warmup_fraction: float = 0.1  # share of all steps spent warming up (linear, slanted_triangular)
+    schedule: Schedule = Schedule.constant  # the task model's schedule over each stage's budget
+    warmup_fraction: float = 0.1  # share of the steps spent warming up (linear, slanted_triangular)
     stlr_ratio: float = 32.0  # slanted_triangular: how much smaller the lowest lr is than the peak
-    grad_clip: Optional[float] = 5.0  # max gradient norm; null = off
+    grad_clip: Optional[float] = 5.0  # max gradient norm over all trainable parameters; null = off
     device: Device = Device.auto
     precision: Precision = Precision.fp32
 
     def __post_init__(self) -> None:
         check(self.lr > 0, "trainer.lr", f"must be > 0, got {self.lr}")
         check(self.max_epochs >= 1, "trainer.max_epochs", f"must be >= 1, got {self.max_epochs}")
+        check(self.min_steps >= 0, "trainer.min_steps", f"must be >= 0, got {self.min_steps}")
+        check(self.max_steps is None or self.max_steps >= max(1, self.min_steps), "trainer.max_steps",
+              f"must be >= trainer.min_steps ({self.min_steps}) and >= 1, or null, got {self.max_steps}")
+        check(self.eval_steps >= 1, "trainer.eval_steps", f"must be >= 1, got {self.eval_steps}")
         check(self.patience >= 1, "trainer.patience", f"must be >= 1, got {self.patience}")
-        check(self.min_epochs >= 0, "trainer.min_epochs", f"must be >= 0, got {self.min_epochs}")
         check(self.batch_tokens >= 1, "trainer.batch_tokens", f"must be >= 1, got {self.batch_tokens}")
         check(self.eval_batch_tokens >= 1, "trainer.eval_batch_tokens", f"must be >= 1, got {self.eval_batch_tokens}")
         check(self.weight_decay >= 0, "trainer.weight_decay", f"must be >= 0, got {self.weight_decay}")
-        check(0 <= self.warmup_fraction < 1, "trainer.warmup_fraction", f"must be in [0, 1), got {self.warmup_fraction}")
-        check(self.stlr_ratio >= 1, "trainer.stlr_ratio", f"must be >= 1, got {self.stlr_ratio}")
+        check_schedule(self, "trainer")
         check(self.grad_clip is None or self.grad_clip > 0, "trainer.grad_clip", f"must be > 0 or null, got {self.grad_clip}")
 
 
-@dataclass
-class StrategyConfig:
-    name: StrategyName = MISSING
-    # ELMo as the task model sees it (both strategies)
-    layer_norm: bool = False  # normalise each biLM layer before mixing (allennlp do_layer_norm)
-    dropout: float = 0.5  # on the mixed ELMo vector (allennlp default)
-    mix_l2: float = 0.001  # L2 penalty on the pre-softmax mix weights (Peters et al. 2018: lambda)
-    # feature_ensemble: the frozen biLM's layers are computed once and cached
-    cache_dir: str = "${cache:features}"  # under $ELMO_BENCH_CACHE, default ~/.cache/elmo_bench
-    cache_dtype: str = "float16"  # float16 halves memory and disk; float32 keeps every digit
-    # finetune: the biLM trains too
-    bilm_lr_factor: float = 0.1  # biLM learning rate = trainer.lr * this
-    layer_lr_decay: float = 1.0  # discriminative rates: each biLM part below the top gets this factor more
-    freeze_char_encoder: bool = False
-
-    def __post_init__(self) -> None:
-        check(0 <= self.dropout < 1, "strategy.dropout", f"must be in [0, 1), got {self.dropout}")
-        check(self.mix_l2 >= 0, "strategy.mix_l2", f"must be >= 0, got {self.mix_l2}")
-        check(self.cache_dtype in ("float16", "float32"), "strategy.cache_dtype",
-               f"must be float16 or float32, got {self.cache_dtype}")
-        check(self.bilm_lr_factor > 0, "strategy.bilm_lr_factor", f"must be > 0, got {self.bilm_lr_factor}")
-        check(0 < self.layer_lr_decay <= 1, "strategy.layer_lr_decay", f"must be in (0, 1], got {self.layer_lr_decay}")
+def check_schedule(config: Any, prefix: str) -> None:
+    """The schedule keys shared by the trainer and the fine-tuned biLM groups."""
+    check(0 <= config.warmup_fraction < 1, f"{prefix}.warmup_fraction",
+          f"must be in [0, 1), got {config.warmup_fraction}")
+    check(config.stlr_ratio >= 1, f"{prefix}.stlr_ratio", f"must be >= 1, got {config.stlr_ratio}")
 
 
 @dataclass
 class InputConfig:
-    """The task model's own input features, concatenated with ELMo (identical for both strategies)."""
+    """The task model's input [ELMo mix ; word embedding]: identical for every strategy."""
 
     word_dim: int = 50  # trainable word embeddings (no GloVe offline); 0 = ELMo only
     min_word_count: int = 2  # rarer training words share the unknown-word vector
+    # The one dropout on ELMo: applied to the whole input vector in the embedder (allennlp's NER setup:
+    # ELMo's own dropout 0, the model's input dropout 0.5); heads never drop their input again.
+    dropout: float = 0.5
+    layer_norm: bool = False  # normalise each biLM layer before mixing (allennlp do_layer_norm)
+    mix_l2: float = 0.001  # L2 penalty on the pre-softmax mix weights (Peters et al. 2018: lambda)
 
     def __post_init__(self) -> None:
         check(self.word_dim >= 0, "inputs.word_dim", f"must be >= 0, got {self.word_dim}")
         check(self.min_word_count >= 1, "inputs.min_word_count", f"must be >= 1, got {self.min_word_count}")
+        check(0 <= self.dropout < 1, "inputs.dropout", f"must be in [0, 1), got {self.dropout}")
+        check(self.mix_l2 >= 0, "inputs.mix_l2", f"must be >= 0, got {self.mix_l2}")
 
 
 @dataclass
 class RunConfig:
     task: Any = MISSING  # one of the task schemas above
     head: Any = MISSING
-    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    strategy: Any = MISSING  # one of the strategy schemas (strategies/)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     inputs: InputConfig = field(default_factory=InputConfig)
@@ -173,14 +170,14 @@ class RunConfig:
     keep_checkpoint: bool = False  # keep the last checkpoint after the result is written
 
 
-def register_schemas(task_schemas: dict[str, type], head_schemas: dict[str, type]) -> None:
-    """Make the schemas available to conf/: `run_schema`, `task/<family>_schema`, `head/<kind>_schema`."""
+def register_schemas(groups: dict[str, dict[str, type]]) -> None:
+    """Make the schemas available to conf/: `run_schema` and `<group>/<kind>_schema` for each group
+    (task families, heads, strategies)."""
     store = ConfigStore.instance()
     store.store(name="run_schema", node=RunConfig)
-    for family, schema in task_schemas.items():
-        store.store(group="task", name=f"{family}_schema", node=schema)
-    for kind, schema in head_schemas.items():
-        store.store(group="head", name=f"{kind}_schema", node=schema)
+    for group, schemas in groups.items():
+        for kind, schema in schemas.items():
+            store.store(group=group, name=f"{kind}_schema", node=schema)
 
 
 def shared_path(relative: str) -> str:

@@ -26,9 +26,9 @@ from .data.errors import DataError
 from .data.subsample import nested_subset
 from .elmo import BiLM, load_bilm, read_options
 from .elmo.sources import resolve
+from .strategies import EmbedderContext, Strategy, make_strategy, parameter_groups
 from .strategies.embedder import WordVocabulary
 from .strategies.feature_cache import bilm_fingerprint, file_digest
-from .strategies.strategies import BiLMFiles, build_embedder, parameter_groups
 from .tasks import Example, Splits, Task, make_task
 from .training import Progress, Trainer, predict
 
@@ -39,7 +39,7 @@ IGNORED_FOR_IDENTITY = ("force", "keep_checkpoint")  # keys that may change with
 
 def cell_dir(config: RunConfig) -> Path:
     """<output_dir>/<task>/<strategy>/<model>/n<size>/seed<seed>: the same path on every rerun."""
-    return (Path(config.output_dir) / config.task.name / config.strategy.name.value / config.model.label
+    return (Path(config.output_dir) / config.task.name / config.strategy.name / config.model.label
             / f"n{size_tag(config.data.train_size)}" / f"seed{config.seed}")
 
 
@@ -152,6 +152,7 @@ class Cell:
     """Everything one run builds before training."""
 
     task: Task
+    strategy: Strategy
     splits: Splits
     train: list[Example]
     bilm: torch.nn.Module
@@ -164,31 +165,33 @@ class Cell:
 def build(config: RunConfig, device: torch.device) -> Cell:
     torch.manual_seed(config.seed)
     task = make_task(config.task)
+    strategy = make_strategy(config.strategy)
     splits = task.load_splits(config.data.root, config.data.use_hub)
     train = nested_subset(splits.train, config.data.train_size, config.data.subset_seed)
     if not train:
         raise DataError(f"task '{task.name}': the training split is empty ({splits.source})")
-    bilm, files = load_model(config)
+    bilm, fingerprint = load_model(config)
     # Distinct texts: a SQuAD context shared by five questions must not count its words five times.
     train_texts = dict.fromkeys(text for example in train for text in example.texts)
     vocabulary = WordVocabulary(train_texts, config.inputs.min_word_count) if config.inputs.word_dim else None
+    context = EmbedderContext(fingerprint, split_texts(train, splits.dev, splits.test), vocabulary, config.inputs,
+                              config.trainer.eval_batch_tokens, device)
     start = time.perf_counter()
-    embedder = build_embedder(config.strategy, bilm, files, split_texts(train, splits.dev, splits.test),
-                              vocabulary, config.inputs.word_dim, config.trainer.eval_batch_tokens, device)
+    embedder = strategy.build_embedder(bilm, context)
     feature_seconds = time.perf_counter() - start
     model = task.build_model(embedder, config.head, train).to(device)
-    groups = parameter_groups(config.strategy, model, config.trainer.lr)
-    return Cell(task, splits, train, bilm, embedder, model, groups, feature_seconds)
+    groups = parameter_groups(strategy, model, config.trainer.lr)
+    return Cell(task, strategy, splits, train, bilm, embedder, model, groups, feature_seconds)
 
 
-def load_model(config: RunConfig) -> tuple[BiLM, BiLMFiles]:
+def load_model(config: RunConfig) -> tuple[BiLM, str]:
+    """The biLM and the fingerprint that keys its features in the cache."""
     options_file = str(resolve(config.model.options_file))
     if config.model.random_weights:  # initialised under the run's seed (set in `build`)
         fingerprint = hashlib.sha256(f"random:{config.seed}:{file_digest(options_file)}".encode()).hexdigest()
-        return BiLM(read_options(options_file)).eval(), BiLMFiles(options_file, "", fingerprint)
+        return BiLM(read_options(options_file)).eval(), fingerprint
     weight_file = str(resolve(config.model.weight_file))
-    return load_bilm(options_file, weight_file), BiLMFiles(options_file, weight_file,
-                                                           bilm_fingerprint(options_file, weight_file))
+    return load_bilm(options_file, weight_file), bilm_fingerprint(options_file, weight_file)
 
 
 def evaluate(cell: Cell, config: RunConfig, device: torch.device, folder: Path) -> dict[str, dict | None]:
@@ -208,8 +211,8 @@ def evaluate(cell: Cell, config: RunConfig, device: torch.device, folder: Path) 
 def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record: dict) -> dict:
     device = resolve_device(config.trainer.device)
     cell = build(config, device)
-    trainer = Trainer(cell.task, cell.model, cell.groups, config.trainer, device, config.seed, checkpoint,
-                      regularizer=lambda: config.strategy.mix_l2 * cell.embedder.mix_penalty())
+    trainer = Trainer(cell.task, cell.model, cell.strategy, cell.groups, config.trainer, device, config.seed,
+                      checkpoint, regularizer=lambda: config.inputs.mix_l2 * cell.embedder.mix_penalty())
     progress = trainer.fit(cell.train, cell.splits.dev)
     metrics = evaluate(cell, config, device, folder)
     result = result_record(config, cell, progress, metrics, device, record)
@@ -232,7 +235,7 @@ def result_record(config: RunConfig, cell: Cell, progress: Progress, metrics: di
         "status": "complete",
         "task": cell.task.name,
         "dataset": getattr(config.task, "dataset", cell.task.name),
-        "strategy": config.strategy.name.value,
+        "strategy": cell.strategy.name,
         "model": config.model.label,
         "train_size": len(cell.train),
         "requested_train_size": size and (int(size) if size >= 1 else size),
@@ -245,12 +248,15 @@ def result_record(config: RunConfig, cell: Cell, progress: Progress, metrics: di
         "test": main_metric(metrics["test"], cell.task.metric),
         "metrics": metrics,
         "epochs": progress.epoch,
+        "steps": progress.step,
         "best_epoch": progress.best_epoch,
+        "best_step": progress.best_step,
+        "stages": progress.stages,
         "train_seconds": round(progress.train_seconds, 3),
         "seconds_per_epoch": round(progress.train_seconds / max(1, progress.epoch), 3),
         "feature_seconds": round(cell.feature_seconds, 3),
         "history": progress.history,
-        "trainable_params": sum(p.numel() for g in cell.groups for p in g["params"]),
+        "trainable_params": sum(p.numel() for group in cell.groups for p in group["params"]),
         "total_params": count_parameters(cell.model, cell.bilm),
         "peak_memory_mb": round(peak_memory_mb(device), 1),
         "scalar_mix": cell.embedder.mix_summary(),

@@ -1,7 +1,9 @@
-"""Training with early stopping on the dev metric, resumable from a checkpoint after every epoch.
+"""Training stage by stage with early stopping on the dev metric, resumable from a checkpoint written
+at every dev evaluation.
 
-Everything that decides the outcome (model, optimizer, schedule, RNG, early-stopping counters) is in
-the checkpoint, so a run killed at any point and started again ends with the same metrics as one
+Everything that decides the outcome (model, optimizer, stage and step counters, RNG, early-stopping
+counters) is in the checkpoint; the learning rates and which biLM parts train are functions of the
+stage and step, so a run killed at any point and started again ends with the same metrics as one
 that was never interrupted.
 """
 from __future__ import annotations
@@ -18,8 +20,10 @@ import torch
 from tqdm import tqdm
 
 from .atomic import save_torch
-from .config import ConfigError, Optimizer, Precision, Schedule, TrainerConfig
+from .config import ConfigError, Optimizer, Precision, TrainerConfig
 from .elmo.batching import bucket_batches
+from .schedules import lr_multiplier
+from .strategies.base import Strategy
 from .tasks.base import Example, Task, TaskModel
 
 log = logging.getLogger(__name__)
@@ -31,12 +35,35 @@ class TrainingError(RuntimeError):
 
 @dataclass
 class Progress:
-    epoch: int = 0  # epochs completed
+    stage: int = 0  # the strategy's stage being trained (index into Strategy.stages)
+    stage_step: int = 0  # updates done in this stage
+    stage_epoch: int = 0  # epochs done in this stage
+    step: int = 0  # updates done in all stages
+    epoch: int = 0  # epochs done in all stages (seeds each epoch's batch order)
     best_score: float = -math.inf
+    best_step: int = 0
     best_epoch: int = 0
-    bad_epochs: int = 0
+    bad_evals: int = 0  # dev evaluations of this stage without an improvement
     train_seconds: float = 0.0
-    history: list[dict] = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)  # one entry per dev evaluation
+    stages: list[dict] = field(default_factory=list)  # one entry per finished stage
+
+
+@dataclass(frozen=True)
+class Budget:
+    """One stage's updates and dev-evaluation cadence, for a training set of `steps_per_epoch` batches."""
+
+    steps_per_epoch: int
+    steps: int  # updates in the stage unless early stopping ends it
+    min_steps: int  # updates before early stopping may act
+    eval_epochs: int  # epochs between dev evaluations
+
+    @classmethod
+    def plan(cls, config: TrainerConfig, steps_per_epoch: int) -> Budget:
+        per_epoch = max(1, steps_per_epoch)
+        epochs = max(config.max_epochs, math.ceil(config.min_steps / per_epoch))
+        steps = epochs * per_epoch if config.max_steps is None else min(epochs * per_epoch, config.max_steps)
+        return cls(per_epoch, steps, min(config.min_steps, steps), max(1, math.ceil(config.eval_steps / per_epoch)))
 
 
 def autocast(device: torch.device, precision: Precision):
@@ -55,28 +82,6 @@ def make_optimizer(groups: list[dict], config: TrainerConfig) -> torch.optim.Opt
     return kind(groups, lr=config.lr, weight_decay=config.weight_decay)
 
 
-def lr_multiplier(config: TrainerConfig, total_steps: int) -> Callable[[int], float]:
-    """Learning-rate factor at step t (0-based) for the configured schedule."""
-    warmup = max(1, int(config.warmup_fraction * total_steps))
-
-    def constant(step: int) -> float:
-        return 1.0
-
-    def linear(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
-
-    def slanted_triangular(step: int) -> float:
-        # Howard & Ruder (2018): p rises linearly to 1 over `warmup` steps, then falls to 0.
-        p = step / warmup if step < warmup else 1 - (step - warmup) / max(1, total_steps - warmup)
-        return (1 + max(p, 0.0) * (config.stlr_ratio - 1)) / config.stlr_ratio
-
-    return {Schedule.constant: constant, Schedule.linear: linear, Schedule.slanted_triangular: slanted_triangular}[
-        config.schedule
-    ]
-
-
 def batches(task: Task, examples: Sequence[Example], max_tokens: int, seed: int | None) -> list[list[int]]:
     return bucket_batches([task.length(e) for e in examples], max_tokens, shuffle_seed=seed)
 
@@ -93,70 +98,109 @@ def predict(task: Task, model: TaskModel, examples: Sequence[Example], config: T
 
 
 class Trainer:
-    def __init__(self, task: Task, model: TaskModel, groups: list[dict], config: TrainerConfig,
+    """Trains the strategy's stages one after the other; each stage gets the budget and early stopping.
+
+    Before every update the task group's rate follows `trainer.schedule` over the stage's budget and the
+    biLM groups' rates follow the strategy's; the strategy may also unfreeze a biLM part. The model with
+    the best dev score over all stages is kept; a stage starts from the best model of the stage before.
+    """
+
+    def __init__(self, task: Task, model: TaskModel, strategy: Strategy, groups: list[dict], config: TrainerConfig,
                  device: torch.device, seed: int, checkpoint: Path, regularizer: Callable[[], torch.Tensor]):
-        self.task, self.model, self.config, self.device, self.seed = task, model, config, device, seed
-        self.checkpoint = checkpoint
-        self.regularizer = regularizer
+        self.task, self.model, self.strategy, self.config = task, model, strategy, config
+        self.device, self.seed, self.checkpoint, self.regularizer = device, seed, checkpoint, regularizer
         self.optimizer = make_optimizer(groups, config)
-        self.scheduler = None
         self.progress = Progress()
         self.best_state: dict | None = None
 
     def fit(self, train: Sequence[Example], dev: Sequence[Example]) -> Progress:
-        steps_per_epoch = len(batches(self.task, train, self.config.batch_tokens, 0))
-        total = steps_per_epoch * self.config.max_epochs
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_multiplier(self.config, total))
+        budget = Budget.plan(self.config, len(batches(self.task, train, self.config.batch_tokens, 0)))
         self._resume()
-        gold_dev = [e.label for e in dev]
-        while self.progress.epoch < self.config.max_epochs and self.progress.bad_epochs < self.config.patience:
-            start = time.perf_counter()
-            loss = self._train_epoch(train)
-            elapsed = time.perf_counter() - start
-            score = self.task.score(gold_dev, predict(self.task, self.model, dev, self.config, self.device))
-            self._record_epoch(loss, score[self.task.metric], elapsed)
-            self._save_checkpoint()
-        if self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
+        while self.progress.stage < len(self.strategy.stages):
+            self.strategy.start_stage(self.progress.stage)
+            self._train_stage(train, dev, budget)
+            self._finish_stage()
         return self.progress
 
-    def _train_epoch(self, train: Sequence[Example]) -> float:
+    def _train_stage(self, train: Sequence[Example], dev: Sequence[Example], budget: Budget) -> None:
+        progress, gold_dev = self.progress, [e.label for e in dev]
+        losses, seconds = [], 0.0
+        while progress.stage_step < budget.steps and not self._patience_spent(budget):
+            start = time.perf_counter()
+            losses += self._train_epoch(train, budget)
+            seconds += time.perf_counter() - start
+            if progress.stage_epoch % budget.eval_epochs == 0 or progress.stage_step >= budget.steps:
+                score = self.task.score(gold_dev, predict(self.task, self.model, dev, self.config, self.device))
+                self._record_evaluation(sum(losses) / max(1, len(losses)), score[self.task.metric], seconds)
+                self._save_checkpoint()
+                losses, seconds = [], 0.0
+
+    def _patience_spent(self, budget: Budget) -> bool:
+        return self.progress.bad_evals >= self.config.patience and self.progress.stage_step >= budget.min_steps
+
+    def _train_epoch(self, train: Sequence[Example], budget: Budget) -> list[float]:
         self.model.train()
-        epoch = self.progress.epoch + 1
-        order = batches(self.task, train, self.config.batch_tokens, self.seed * 1000 + epoch)
-        total, bar = 0.0, tqdm(order, desc=f"epoch {epoch}", leave=False)
-        for step, batch in enumerate(bar):
+        progress = self.progress
+        order = batches(self.task, train, self.config.batch_tokens, self.seed * 1000 + progress.epoch + 1)
+        order = order[: budget.steps - progress.stage_step]  # the budget may end inside an epoch
+        losses, bar = [], tqdm(order, desc=f"epoch {progress.epoch + 1}", leave=False)
+        for batch in bar:
+            self._before_step(budget)
             with autocast(self.device, self.config.precision):
                 loss = self.model.loss([train[i] for i in batch]) + self.regularizer()
             if not torch.isfinite(loss):
                 raise TrainingError(
-                    f"non-finite loss ({loss.item()}) at epoch {epoch}, step {step}; the last good checkpoint"
-                    f" is kept at {self.checkpoint} (try a lower trainer.lr or trainer.grad_clip)"
+                    f"non-finite loss ({loss.item()}) at epoch {progress.epoch + 1}, step {progress.step}; the last"
+                    f" good checkpoint is kept at {self.checkpoint} (try a lower trainer.lr or trainer.grad_clip)"
                 )
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.config.grad_clip:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
             self.optimizer.step()
-            self.scheduler.step()
-            total += loss.item()
-            bar.set_postfix(loss=f"{total / (step + 1):.4f}")
-        return total / max(1, len(order))
+            progress.step, progress.stage_step = progress.step + 1, progress.stage_step + 1
+            losses.append(loss.item())
+            bar.set_postfix(loss=f"{sum(losses) / len(losses):.4f}")
+        progress.epoch, progress.stage_epoch = progress.epoch + 1, progress.stage_epoch + 1
+        return losses
 
-    def _record_epoch(self, loss: float, dev_score: float, seconds: float) -> None:
+    def _before_step(self, budget: Budget) -> None:
+        """Each group's rate for this update; the strategy may change which biLM parts train."""
+        stage, step = self.progress.stage, self.progress.stage_step
+        self.strategy.before_step(stage, step)
+        task_factor = lr_multiplier(self.config, budget.steps)(step)
+        bilm_factor = self.strategy.bilm_lr_factor(stage, step, budget.steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["base_lr"] * (task_factor if group["name"] == "task" else bilm_factor)
+
+    def _record_evaluation(self, loss: float, dev_score: float, seconds: float) -> None:
         progress = self.progress
-        progress.epoch += 1
         progress.train_seconds += seconds
-        progress.history.append({"epoch": progress.epoch, "loss": loss, "dev": dev_score, "seconds": seconds})
+        rates = {group["name"]: group["lr"] for group in self.optimizer.param_groups}
+        progress.history.append({"stage": self.strategy.stages[progress.stage], "epoch": progress.epoch,
+                                 "step": progress.step, "loss": loss, "dev": dev_score, "seconds": seconds,
+                                 "lr": rates})
         if dev_score > progress.best_score:
-            progress.best_score, progress.best_epoch, progress.bad_epochs = dev_score, progress.epoch, 0
+            progress.best_score, progress.best_step, progress.best_epoch = dev_score, progress.step, progress.epoch
+            progress.bad_evals = 0
             self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        elif progress.epoch > self.config.min_epochs:
-            # The first epochs never count against patience: on small data (and under a warm-up) the dev
-            # score can sit at its floor for a few epochs before it starts to rise.
-            progress.bad_epochs += 1
-        log.info("epoch %d: loss %.4f, dev %s %.4f (best %.4f at epoch %d), %.1fs", progress.epoch, loss,
-                 self.task.metric, dev_score, progress.best_score, progress.best_epoch, seconds)
+        else:
+            progress.bad_evals += 1
+        log.info("%s epoch %d, step %d: loss %.4f, dev %s %.4f (best %.4f at step %d), %.1fs",
+                 self.strategy.stages[progress.stage], progress.epoch, progress.step, loss, self.task.metric,
+                 dev_score, progress.best_score, progress.best_step, seconds)
+
+    def _finish_stage(self) -> None:
+        """Record the stage, go on from the best model so far, and checkpoint the switch."""
+        progress = self.progress
+        stage_scores = [h["dev"] for h in progress.history if h["stage"] == self.strategy.stages[progress.stage]]
+        progress.stages.append({"stage": self.strategy.stages[progress.stage], "end_epoch": progress.epoch,
+                                "end_step": progress.step, "steps": progress.stage_step,
+                                "best_dev": max(stage_scores, default=None)})
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        progress.stage, progress.stage_step, progress.stage_epoch, progress.bad_evals = progress.stage + 1, 0, 0, 0
+        self._save_checkpoint()
 
     def _save_checkpoint(self) -> None:
         state = {
@@ -164,7 +208,6 @@ class Trainer:
             "model": self.model.state_dict(),
             "best_model": self.best_state,
             "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
             "rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         }
@@ -173,13 +216,15 @@ class Trainer:
     def _resume(self) -> None:
         if not self.checkpoint.is_file():
             return
-        state = torch.load(self.checkpoint, map_location=self.device, weights_only=False)
+        # Everything is read onto the CPU: the RNG state must stay there, and load_state_dict copies
+        # parameters and optimizer state onto the model's device (a CPU run may resume on a GPU and back).
+        state = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
         self.progress = Progress(**state["progress"])
         self.model.load_state_dict(state["model"])
         self.best_state = state["best_model"]
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
         if state["cuda_rng"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
-        log.info("resumed from %s after epoch %d", self.checkpoint, self.progress.epoch)
+        log.info("resumed from %s after step %d (%s stage)", self.checkpoint, self.progress.step,
+                 self.strategy.stages[min(self.progress.stage, len(self.strategy.stages) - 1)])

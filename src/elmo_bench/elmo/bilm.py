@@ -55,6 +55,11 @@ class BiLM(nn.Module):
     def char_encoder(self) -> CharEncoder:
         return self.token_encoder.encoder
 
+    def parts(self) -> list[nn.Module]:
+        """The biLM from bottom to top: the character encoder (layer 0), then each LSTM layer. Fine-tuning
+        recipes address these (discriminative rates, gradual unfreezing) without knowing what is inside."""
+        return [self.char_encoder, *self.lstm.layers]
+
     def set_trainable(self, char_encoder: bool, lstm_layers: bool | Iterable[int]) -> None:
         """Freeze or unfreeze by part; `lstm_layers` is True/False for all or the indices to train."""
         self.char_encoder.requires_grad_(char_encoder)

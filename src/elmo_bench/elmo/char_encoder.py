@@ -58,9 +58,12 @@ class TokenTypeEncoder(nn.Module):
     """Runs `CharEncoder` once per distinct token type.
 
     Within a batch, duplicate tokens share one computation (gradients flow through the shared row).
-    While every encoder parameter is frozen, results are also kept across calls in a table keyed by
-    the token's char ids. The table is dropped whenever the weights may have changed: on loading
-    weights or a state dict, on a dtype or device move, and on any call with a trainable encoder.
+    While every encoder parameter is frozen and the module is in eval mode, results are also kept across
+    calls in a table keyed by the token's char ids. The table is dropped whenever the weights may have
+    changed: on loading weights or a state dict, on a dtype or device move, and on any call with a
+    trainable encoder. Training never reads the table: a row's last bits depend on the batch it was
+    computed in, so a run resumed from a checkpoint (with an empty table) would drift from one that
+    was never interrupted (fine-tuning with gradual unfreezing trains above a frozen encoder).
     """
 
     def __init__(self, encoder: CharEncoder):
@@ -86,7 +89,7 @@ class TokenTypeEncoder(nn.Module):
         if len(char_ids) == 0:
             return self.encoder(char_ids)
         types, inverse = torch.unique(char_ids, dim=0, return_inverse=True)
-        if self.frozen:
+        if self.frozen and not self.training:
             return self._cached(types)[inverse]
         self.clear_cache()
         return self.encoder(types)[inverse]

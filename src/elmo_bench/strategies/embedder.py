@@ -1,19 +1,24 @@
-"""The task model's input: a learned scalar mix of the biLM layers, concatenated with word embeddings.
+"""The task model's input: a scalar mix of the biLM layers, concatenated with word embeddings, then dropout.
 
-    reps = [dropout(gamma * sum_j softmax(w)_j * H_j) ; word_embedding(token)]     (B, T, 2P + word_dim)
+    reps = dropout([gamma * sum_j s_j * H_j ; word_embedding(token)])     (B, T, 2P + word_dim)
 
-Where the layers H_j come from is the strategy's choice: a frozen cache (feature ensemble) or the
-live biLM (fine-tuning). Everything else is shared, so the two strategies differ only in that.
+This is the one place where dropout meets ELMo (`inputs.dropout`; heads never drop their input again) and
+the one place where the layers and the mask are moved to the model's device. Where the layers H_j come from
+is the strategy's choice (a frozen cache, the live biLM, or one then the other), and so is how they are
+mixed (`LayerMix`: learned weights, fixed equal weights, or a single layer). Everything else is identical
+in every strategy's arm.
 """
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import torch
 from torch import nn
 
+from ..config import InputConfig
 from ..elmo import BiLM, ScalarMix, batch_to_ids
 from ..tasks.base import Tokens
 
@@ -38,6 +43,27 @@ class LiveLayers(nn.Module):
         return self.bilm(batch_to_ids(texts).to(device))
 
 
+class StagedLayers(nn.Module):
+    """A frozen cache while `use_cache` is set, the live biLM after (the two_stage strategy)."""
+
+    def __init__(self, live: LiveLayers, cached: LayerSource):
+        super().__init__()
+        self.live = live
+        self.cached = cached
+        self.use_cache = True
+
+    def forward(self, texts: Sequence[Tokens]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        return (self.cached if self.use_cache else self.live)(texts)
+
+
+@dataclass(frozen=True)
+class LayerMix:
+    """How the L+1 layers become one vector (ELMo paper, Table 2 ablations)."""
+
+    learned: bool = True  # softmax weights trained with the task; False = fixed equal weights
+    layer: int | None = None  # this layer alone (0 = the character encoder, L = the top LSTM layer)
+
+
 class WordVocabulary:
     """Words seen at least `min_count` times in the given texts; the rest map to UNK."""
 
@@ -58,38 +84,41 @@ class WordVocabulary:
 
 
 class ElmoEmbedder(nn.Module):
-    def __init__(
-        self,
-        layers: LayerSource,
-        num_layers: int,
-        elmo_dim: int,
-        vocabulary: WordVocabulary | None,
-        word_dim: int,
-        layer_norm: bool,
-        dropout: float,
-    ):
+    def __init__(self, layers: LayerSource, num_layers: int, elmo_dim: int, vocabulary: WordVocabulary | None,
+                 inputs: InputConfig, mix: LayerMix):
         super().__init__()
         self.layers = layers
-        self.scalar_mix = ScalarMix(num_layers, layer_norm=layer_norm)
-        self.dropout = nn.Dropout(dropout)
-        self.vocabulary = vocabulary if word_dim else None
-        self.word_embedding = nn.Embedding(len(vocabulary), word_dim, padding_idx=PAD) if self.vocabulary else None
-        self.output_dim = elmo_dim + (word_dim if self.vocabulary else 0)
+        self.num_layers = num_layers
+        self.selected = mix.layer
+        self.scalar_mix = ScalarMix(num_layers if mix.layer is None else 1, layer_norm=inputs.layer_norm)
+        self.scalar_mix.scalar_parameters.requires_grad_(mix.learned and mix.layer is None)
+        self.dropout = nn.Dropout(inputs.dropout)
+        self.vocabulary = vocabulary if inputs.word_dim else None
+        self.word_embedding = (nn.Embedding(len(vocabulary), inputs.word_dim, padding_idx=PAD)
+                               if self.vocabulary else None)
+        self.output_dim = elmo_dim + (inputs.word_dim if self.vocabulary else 0)
 
     def forward(self, texts: Sequence[Tokens]) -> tuple[torch.Tensor, torch.Tensor]:
         layers, mask = self.layers(texts)
-        reps = self.dropout(self.scalar_mix(layers, mask))  # (B, T, 2P)
+        device = self.scalar_mix.gamma.device
+        layers = [layer.to(device, non_blocking=True) for layer in layers]
+        mask = mask.to(device, non_blocking=True)
+        if self.selected is not None:
+            layers = [layers[self.selected]]
+        reps = self.scalar_mix(layers, mask)  # (B, T, 2P)
         if self.word_embedding is not None:
-            words = self.vocabulary.encode(texts).to(reps.device)
+            words = self.vocabulary.encode(texts).to(device, non_blocking=True)
             reps = torch.cat([reps, self.word_embedding(words).to(reps.dtype)], dim=-1)
-        return reps, mask
+        return self.dropout(reps), mask
 
     def mix_penalty(self) -> torch.Tensor:
         """sum_j w_j^2 over the pre-softmax mix weights (the L2 term of Peters et al. 2018)."""
         return (self.scalar_mix.scalar_parameters**2).sum()
 
     def mix_summary(self) -> dict:
-        return {
-            "weights": [round(w, 6) for w in self.scalar_mix.normalized_weights().tolist()],
-            "gamma": round(self.scalar_mix.gamma.item(), 6),
-        }
+        """The weight of each of the L+1 layers after the softmax, and gamma."""
+        if self.selected is None:
+            weights = self.scalar_mix.normalized_weights().tolist()
+        else:
+            weights = [float(j == self.selected) for j in range(self.num_layers)]
+        return {"weights": [round(w, 6) for w in weights], "gamma": round(self.scalar_mix.gamma.item(), 6)}

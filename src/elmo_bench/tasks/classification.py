@@ -75,7 +75,7 @@ class ClassifierHeadConfig:
     hidden_dim: int = 300  # LSTM units per direction
     pooling: str = "max"  # max | mean | attention, over the time steps
     feedforward_dim: int = 300  # hidden layer between the pooled vector and the output; 0 = none
-    dropout: float = 0.5  # on the LSTM states and the hidden layer (ELMo has the strategy's own dropout)
+    dropout: float = 0.5  # on the LSTM states and the hidden layer (the input dropout is the embedder's)
 
     def __post_init__(self) -> None:
         check(self.lstm_layers >= 0, "head.lstm_layers", f"must be >= 0, got {self.lstm_layers}")

@@ -1,6 +1,6 @@
 """Sentence-pair regression (STS-B): a siamese BiLSTM scores how similar two sentences are.
 
-    both sentences, one embedder call  (2B, T, D) -> dropout -> shared BiLSTM -> dropout -> max pool (2B, H)
+    both sentences, one embedder call  (2B, T, D) -> shared BiLSTM -> dropout -> max pool (2B, H)
     u, v = the two halves (B, H) -> [u; v; |u - v|; u * v] (B, 4H) -> MLP -> sigmoid -> [min_score, max_score]
 
 The head is the GLUE baseline's sentence encoder (Wang et al. 2018: BiLSTM, max pooling, this feature
@@ -92,7 +92,6 @@ class SiameseRegressor(TaskModel):
     def __init__(self, embedder: nn.Module, head: SiameseHeadConfig, score_range: tuple[float, float]):
         super().__init__(embedder)
         self.low, self.high = score_range
-        self.dropout = nn.Dropout(head.dropout)
         self.encoder = TokenEncoder(embedder.output_dim, head.hidden_dim, head.lstm_layers, head.dropout)
         width = self.encoder.output_dim
         self.mlp = nn.Sequential(
@@ -104,7 +103,7 @@ class SiameseRegressor(TaskModel):
         # looked up in one go. Rows 0..B-1 are the first sentences, B..2B-1 the second ones.
         texts = [example.texts[0] for example in examples] + [example.texts[1] for example in examples]
         reps, mask = self.embedder(texts)  # (2B, T, D), (2B, T)
-        hidden = self.encoder(self.dropout(reps), mask)  # (2B, T, H)
+        hidden = self.encoder(reps, mask)  # (2B, T, H); the embedder applied the input dropout
         u, v = masked_max_pool(hidden, mask).chunk(2)  # (B, H) each
         features = torch.cat([u, v, (u - v).abs(), u * v], dim=-1)  # (B, 4H)
         unit = torch.sigmoid(self.mlp(features).squeeze(-1).float())  # (B,) in (0, 1)

@@ -187,7 +187,8 @@ class BidafModel(TaskModel):
         size = len(examples)
         reps, mask = self.embedder([e.texts[0] for e in examples] + [e.texts[1] for e in examples])  # (2B, W, D)
         encoded = self.dropout(self.phrase(reps, mask))  # (2B, W, 2H): questions first, then contexts
-        question_len, context_len = int(mask[:size].sum(1).max()), int(mask[size:].sum(1).max())
+        question_len = max(len(e.texts[0]) for e in examples)
+        context_len = max(len(e.texts[1]) for e in examples)
         question, question_mask = encoded[:size, :question_len], mask[:size, :question_len]  # (B, J, 2H)
         context, context_mask = encoded[size:, :context_len], mask[size:, :context_len]  # (B, T, 2H)
 

@@ -1,6 +1,9 @@
 """Sequence tagging (NER, POS, or any column file): a BiLSTM(-CRF) over the embedder's vectors.
 
-    reps (B, T, D) -> dropout -> BiLSTM -> dropout -> linear -> emissions (B, T, K) -> CRF or softmax
+    reps (B, T, D) -> BiLSTM -> dropout -> linear -> emissions (B, T, K) -> CRF or softmax
+
+The embedder has already applied the input dropout; `head.lstm_layers=0` (head=tagger_light) puts the
+emissions straight on the mixed biLM states, a light head for fine-tuning.
 """
 from __future__ import annotations
 
@@ -69,7 +72,6 @@ class TaggerModel(TaskModel):
         super().__init__(embedder)
         self.labels = labels
         self.label_index = {label: i for i, label in enumerate(labels)}
-        self.dropout = nn.Dropout(head.dropout)
         self.encoder = TokenEncoder(embedder.output_dim, head.hidden_dim, head.lstm_layers, head.dropout)
         width = self.encoder.output_dim
         self.emission = nn.Linear(width, len(labels))
@@ -77,7 +79,7 @@ class TaggerModel(TaskModel):
 
     def _emissions(self, examples: Sequence[Example]) -> tuple[torch.Tensor, torch.Tensor]:
         reps, mask = self.embedder([example.texts[0] for example in examples])  # (B, T, D), (B, T)
-        hidden = self.encoder(self.dropout(reps), mask)
+        hidden = self.encoder(reps, mask)
         return self.emission(hidden).float(), mask  # (B, T, K)
 
     def _gold(self, examples: Sequence[Example], shape: torch.Size, device) -> torch.Tensor:

@@ -1,0 +1,90 @@
+"""What a strategy is to the runner and the trainer: how the biLM feeds the task model, stage by stage.
+
+A strategy builds the embedder (where the layers come from and how they are mixed), names its stages
+(a run trains stage after stage, each with the trainer's budget and early stopping), says which biLM
+parameters train at each step and at which rate. The task model's own parameters are never the
+strategy's business: they get the trainer's rate, schedule, dropout and clipping in every arm.
+
+Adding a strategy: a module with a `Strategy` subclass (its schema as a class attribute), listed in
+`strategies.STRATEGIES`, plus one YAML file in conf/strategy/.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from omegaconf import MISSING
+from torch import nn
+
+from ..config import InputConfig
+from ..elmo import BiLM
+from ..tasks.base import Tokens
+from .embedder import ElmoEmbedder, WordVocabulary
+
+
+@dataclass
+class StrategyConfig:
+    name: str = MISSING  # the cell folder's strategy part and result.json's "strategy"
+
+
+@dataclass
+class FeatureCacheConfig:
+    """Where a frozen biLM's layers are kept between runs."""
+
+    dir: str = "${cache:features}"  # under $ELMO_BENCH_CACHE, default ~/.cache/elmo_bench
+    dtype: str = "float16"  # float16 halves memory and disk; float32 keeps every digit
+
+
+@dataclass
+class EmbedderContext:
+    """What every strategy needs to build the embedder of one run."""
+
+    fingerprint: str  # identifies the biLM's weights in feature-cache keys
+    text_groups: list[list[Tokens]]  # every text the run embeds, one group per split
+    vocabulary: WordVocabulary | None
+    inputs: InputConfig
+    batch_tokens: int  # for computing features
+    device: torch.device
+
+
+class Strategy(ABC):
+    kind: str  # the schema's name in conf/: strategy/<kind>_schema
+    config_schema: type
+    stages: tuple[str, ...]  # trained one after the other, e.g. ("frozen", "finetune")
+
+    def __init__(self, config: StrategyConfig):
+        self.config = config
+        self.name = config.name
+
+    @abstractmethod
+    def build_embedder(self, bilm: BiLM, context: EmbedderContext) -> ElmoEmbedder: ...
+
+    def bilm_groups(self, lr: float) -> list[dict]:
+        """Optimizer groups for the biLM's parameters (none when it stays frozen)."""
+        return []
+
+    def start_stage(self, stage: int) -> None:
+        """Called when a stage starts, and again when a run resumes inside it."""
+
+    def before_step(self, stage: int, step: int) -> None:
+        """Called before update `step` (0-based, counted within the stage), e.g. to unfreeze a part."""
+
+    def bilm_lr_factor(self, stage: int, step: int, total: int) -> float:
+        """The biLM groups' schedule: their rate at `step` of a stage of `total` updates, as a factor."""
+        return 0.0
+
+
+def parameter_groups(strategy: Strategy, model: nn.Module, lr: float) -> list[dict]:
+    """The task model's trainable parameters as one group at `lr`, then the strategy's biLM groups.
+
+    Every group keeps its base rate under "base_lr"; the trainer multiplies it by the schedule each step.
+    """
+    bilm = strategy.bilm_groups(lr)
+    bilm_ids = {id(p) for group in bilm for p in group["params"]}
+    task = [p for p in model.parameters() if p.requires_grad and id(p) not in bilm_ids]
+    groups = [{"params": task, "lr": lr, "name": "task"}, *bilm]
+    for group in groups:
+        group["base_lr"] = group["lr"]
+    return groups

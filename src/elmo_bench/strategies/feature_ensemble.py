@@ -1,0 +1,58 @@
+"""feature_ensemble: the biLM is frozen; its layers are computed once (cached on disk) and a scalar mix of
+them feeds the task model. Only the task model trains.
+
+`mix` picks how the layers are combined (ELMo paper, Table 2): `learned` softmax weights (the default),
+`average` (fixed equal weights), `top` (the top LSTM layer only) or `layer` (layer `strategy.layer` only,
+0 = the character encoder). An ablation must carry its own name, so its cells never share a folder with
+the learned mix (`strategy=frozen_top`, `strategy=frozen_average`, `strategy=frozen_layer strategy.layer=1`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..config import ConfigError, check
+from ..elmo import BiLM
+from .base import EmbedderContext, FeatureCacheConfig, Strategy, StrategyConfig
+from .embedder import ElmoEmbedder, LayerMix
+from .feature_cache import FeatureTable, load_or_compute
+
+MIXES = ("learned", "average", "top", "layer")
+
+
+@dataclass
+class FeatureEnsembleConfig(StrategyConfig):
+    mix: str = "learned"  # learned | average | top | layer
+    layer: int = 0  # with mix=layer: the one layer used (0 = character encoder, L = top LSTM layer)
+    cache: FeatureCacheConfig = field(default_factory=FeatureCacheConfig)
+
+    def __post_init__(self) -> None:
+        check(self.mix in MIXES, "strategy.mix", f"must be one of {', '.join(MIXES)}, got {self.mix}")
+        check(self.mix == "learned" or self.name != "feature_ensemble", "strategy.mix",
+              f"mix={self.mix} is an ablation and needs its own strategy.name (e.g. strategy=frozen_{self.mix})")
+        check(self.cache.dtype in ("float16", "float32"), "strategy.cache.dtype",
+              f"must be float16 or float32, got {self.cache.dtype}")
+
+
+def layer_mix(config: FeatureEnsembleConfig, num_layers: int) -> LayerMix:
+    if config.mix == "layer" and not 0 <= config.layer < num_layers:
+        raise ConfigError(f"config key 'strategy.layer': this biLM has layers 0..{num_layers - 1}, got {config.layer}")
+    chosen = {"top": num_layers - 1, "layer": config.layer}.get(config.mix)
+    return LayerMix(learned=config.mix == "learned", layer=chosen)
+
+
+def cached_layers(bilm: BiLM, cache: FeatureCacheConfig, context: EmbedderContext) -> FeatureTable:
+    """The frozen biLM's layers for every text of the run, from the cache or computed once."""
+    bilm.requires_grad_(False)
+    return load_or_compute(bilm.to(context.device), context.fingerprint, context.text_groups, cache.dir,
+                           cache.dtype, context.batch_tokens, context.device)
+
+
+class FeatureEnsemble(Strategy):
+    kind = "feature_ensemble"
+    config_schema = FeatureEnsembleConfig
+    stages = ("frozen",)
+
+    def build_embedder(self, bilm: BiLM, context: EmbedderContext) -> ElmoEmbedder:
+        mix = layer_mix(self.config, bilm.num_layers)
+        return ElmoEmbedder(cached_layers(bilm, self.config.cache, context), bilm.num_layers, bilm.output_dim,
+                            context.vocabulary, context.inputs, mix)

@@ -1,0 +1,117 @@
+"""Every strategy end to end on slices of CoNLL-2003 with the fixture biLM: one recipe for the task model,
+two_stage's stages and exact resumption, and the frozen layer ablations."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from elmo_bench.runner import cell_dir, run
+from elmo_bench.training import Trainer
+
+from runs import FAST, conll_slice, make_config, offline_overrides
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory, shared_dir) -> Path:
+    return conll_slice(shared_dir, tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture
+def overrides(data_root, tmp_path, monkeypatch):
+    return [*offline_overrides(data_root, tmp_path, monkeypatch), *FAST, "task=pos", "data.train_size=40"]
+
+
+def rate_traces(monkeypatch) -> list[dict[str, float]]:
+    """Records every optimizer group's learning rate at every update."""
+    traces: list[dict[str, float]] = []
+    original = Trainer._before_step
+
+    def recorded(trainer, budget):
+        original(trainer, budget)
+        traces.append({group["name"]: group["lr"] for group in trainer.optimizer.param_groups})
+
+    monkeypatch.setattr(Trainer, "_before_step", recorded)
+    return traces
+
+
+def test_the_task_models_rate_trace_is_the_same_in_every_strategy(overrides, monkeypatch):
+    traces = rate_traces(monkeypatch)
+    by_strategy = {}
+    for strategy in ("feature_ensemble", "finetune", "two_stage"):
+        traces.clear()
+        result = run(make_config([*overrides, f"strategy={strategy}", "trainer.schedule=linear"]))
+        by_strategy[strategy] = list(traces), result
+    frozen, _ = by_strategy["feature_ensemble"]
+    tuned, _ = by_strategy["finetune"]
+    staged, staged_result = by_strategy["two_stage"]
+    task_rates = [t["task"] for t in frozen]
+    assert len(set(task_rates)) > 2  # a real schedule: warm-up, then decay
+    assert [t["task"] for t in tuned] == task_rates
+    # two_stage's first stage is feature_ensemble exactly; its second restarts the schedule
+    first = staged_result["stages"][0]["steps"]
+    assert [t["task"] for t in staged[:first]] == task_rates[:first]
+    assert all(t["bilm_depth0"] == 0.0 for t in staged[:first])  # the biLM is frozen in the first stage
+    # only the biLM groups differ: finetune's warm up on their own slanted-triangular schedule
+    assert set(tuned[0]) == {"task", "bilm_depth0", "bilm_depth1", "bilm_depth2"} and set(frozen[0]) == {"task"}
+    assert tuned[0]["bilm_depth0"] == pytest.approx(1e-3 * 0.1 / 32)
+    assert tuned[0]["bilm_depth2"] == pytest.approx(1e-3 * 0.1 * 0.38**2 / 32)
+
+
+def test_two_stage_records_its_stages(overrides):
+    result = run(make_config([*overrides, "strategy=two_stage"]))
+    stages = result["stages"]
+    assert [s["stage"] for s in stages] == ["frozen", "finetune"]
+    assert stages[0]["end_epoch"] == 2 and stages[1]["end_epoch"] == 4  # max_epochs=2 per stage
+    assert [h["stage"] for h in result["history"]] == ["frozen", "frozen", "finetune", "finetune"]
+    assert stages[0]["best_dev"] == max(h["dev"] for h in result["history"][:2])
+    assert result["dev"] == pytest.approx(100 * max(h["dev"] for h in result["history"]), abs=1e-3)
+    assert result["trainable_params"] > 105_120  # the biLM trained in the second stage
+
+
+@pytest.mark.parametrize(
+    "killed_after",
+    [
+        pytest.param(lambda p: p.stage == 0 and p.epoch == 1, id="in-the-frozen-stage"),
+        pytest.param(lambda p: p.stage == 1 and p.stage_step == 0, id="at-the-switch"),
+        pytest.param(lambda p: p.stage == 1 and p.epoch == 3, id="in-the-finetune-stage"),
+    ],
+)
+def test_two_stage_resumes_exactly_after_a_kill(overrides, monkeypatch, killed_after, tmp_path):
+    args = [*overrides, "strategy=two_stage"]
+    uninterrupted = run(make_config([*args, f"output_dir={tmp_path / 'a'}"]))
+    config = make_config([*args, f"output_dir={tmp_path / 'b'}"])
+    original = Trainer._save_checkpoint
+
+    def save_then_die(trainer):
+        original(trainer)
+        if killed_after(trainer.progress):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run(config)
+    assert not (cell_dir(config) / "result.json").exists()
+    monkeypatch.setattr(Trainer, "_save_checkpoint", original)
+    resumed = run(config)
+    assert resumed["metrics"] == uninterrupted["metrics"]
+    assert resumed["stages"] == uninterrupted["stages"]
+    assert [h["loss"] for h in resumed["history"]] == pytest.approx([h["loss"] for h in uninterrupted["history"]],
+                                                                    abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "folder", "weights"),
+    [
+        (["strategy=frozen_top"], "frozen_top", [0.0, 0.0, 1.0]),
+        (["strategy=frozen_layer", "strategy.layer=1"], "frozen_layer1", [0.0, 1.0, 0.0]),
+        (["strategy=frozen_average"], "frozen_average", [1 / 3, 1 / 3, 1 / 3]),
+    ],
+)
+def test_layer_ablations_are_their_own_cells(overrides, strategy, folder, weights):
+    config = make_config([*overrides, *strategy])
+    result = run(config)
+    assert cell_dir(config).parts[-4] == folder and result["strategy"] == folder
+    assert result["scalar_mix"]["weights"] == pytest.approx(weights, abs=1e-6)  # fixed: they never train
