@@ -8,7 +8,7 @@ export ELMO_BENCH_SHARED ?= $(SHARED)
 export ELMO_BENCH_DATA ?= $(if $(wildcard $(SHARED)/data),$(SHARED)/data,data)
 OUT ?= outputs
 
-.PHONY: setup demo test bench table clean
+.PHONY: setup demo test bench table gpu-check clean
 
 setup: $(VENV)/.installed
 
@@ -30,6 +30,10 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_elmo.py
+
+# Every task x strategy x precision on CUDA, kill-and-resume on the GPU, GPU features; says so and passes without CUDA.
+gpu-check: setup
+	$(BIN)/python scripts/gpu_check.py
 
 table: setup
 	$(BIN)/elmo-bench-report $(OUT)

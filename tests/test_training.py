@@ -109,9 +109,10 @@ def test_gradual_unfreezing_starts_at_the_top_layer():
 def test_a_frozen_char_encoder_never_unfreezes():
     bilm = tiny_bilm()
     tuning = BiLMTuning(FinetuneConfig(name="finetune", freeze_char_encoder=True), bilm.parts())
-    tuning.unfreeze(0)
+    tuning.unfreeze(10_000)  # long after gradual unfreezing reached the bottom
     assert not any(p.requires_grad for p in bilm.char_encoder.parameters())
     assert all(p.requires_grad for layer in bilm.lstm.layers for p in layer.parameters())
+    assert [g["name"] for g in tuning.groups(1e-3)] == ["bilm_depth1", "bilm_depth0"]  # not in the optimizer
 
 
 def test_biLM_schedule_is_its_own():

@@ -33,7 +33,7 @@ class FinetuneConfig(StrategyConfig):
     stlr_ratio: float = 32.0
     weight_decay: float = 0.0  # on the biLM groups (L2 with adam/sgd, decoupled with adamw)
     # Gradual unfreezing: one more part below the top every N updates; 0 = all parts from the first update.
-    # 50 measured better than 0 on NER and SST-5 at 200 sentences, 3 seeds (README, "Strategies").
+    # ULMFiT's habit; on dev at 200 sentences it tied with 0 (results/fair_protocol/README.md).
     unfreeze_steps: int = 50
     freeze_char_encoder: bool = False  # the character encoder never trains
 

@@ -1,0 +1,133 @@
+"""GPU check: every task x strategy x precision for one short epoch on CUDA, a kill-and-resume on the GPU
+(and a CPU checkpoint resumed on the GPU), and the feature cache built on the GPU against the CPU's.
+
+    make gpu-check                  # or: python scripts/gpu_check.py [--tasks ner,sst5] [--out DIR]
+
+Runs on allennlp's small test biLM (model=fixture) with tiny training subsets, so it checks that every path
+runs where users run it, not what it scores. Prints one table line per check and exits 1 if any failed;
+without CUDA it says so and exits 0. Needs the data under $ELMO_BENCH_DATA and the fixtures beside the
+project (or $ELMO_BENCH_SHARED), as the tests do.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+TASKS = ["ner", "pos", "sst5", "agnews", "stsb", "squad"]
+STRATEGIES = ["feature_ensemble", "finetune", "two_stage"]
+PRECISIONS = ["fp32", "bf16", "fp16"]
+SMALL = ["model=fixture", "data.use_hub=false", "data.train_size=16", "trainer.max_epochs=1", "trainer.min_steps=0",
+         "trainer.eval_steps=1", "inputs.word_dim=8", "head.hidden_dim=16", "trainer.batch_tokens=400"]
+RESUMED = ["model=fixture", "data.use_hub=false", "task=ner", "strategy=two_stage", "data.train_size=200",
+           "trainer.max_epochs=2", "trainer.min_steps=0", "trainer.eval_steps=1", "head.hidden_dim=16"]
+
+
+def cell(overrides: list[str]) -> dict:
+    from elmo_bench.cli import setup
+    from elmo_bench.config import PROJECT_ROOT, typed
+    from elmo_bench.runner import run
+    from hydra import compose, initialize_config_dir
+
+    setup()
+    with initialize_config_dir(str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        return run(typed(compose("config", overrides)))
+
+
+def check(name: str, action) -> tuple[str, bool, str]:
+    start = time.perf_counter()
+    try:
+        detail = action()
+        return name, True, f"{detail} ({time.perf_counter() - start:.1f}s)"
+    except Exception as error:  # a check that fails is reported, and the others still run
+        traceback.print_exc()
+        return name, False, f"{type(error).__name__}: {str(error).splitlines()[0][:150]}"
+
+
+def one_epoch(task: str, strategy: str, precision: str, out: Path, device: str) -> str:
+    result = cell([*SMALL, f"task={task}", f"strategy={strategy}", f"trainer.precision={precision}",
+                   f"trainer.device={device}", f"output_dir={out / precision}"])
+    assert result["device"].startswith(device), result["device"]
+    return f"{result['metric']} {result['test']}"
+
+
+def cli(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "elmo_bench.cli", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def killed_then_resumed(out: Path, first_device: str, device: str) -> str:
+    """Kills a two_stage cell after its first checkpoint, resumes it on `device`, compares with a straight run."""
+    straight = cli([*RESUMED, f"trainer.device={device}", f"output_dir={out}/straight"])
+    assert straight.wait() == 0, straight.stderr.read()[-1500:]
+    victim = cli([*RESUMED, f"trainer.device={first_device}", f"output_dir={out}/killed"])
+    folder = out / "killed/ner/two_stage/fixture/n200/seed1"
+    while not (folder / "checkpoint.pt").exists():
+        assert victim.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    resumed = cli([*RESUMED, f"trainer.device={device}", f"output_dir={out}/killed"])
+    assert resumed.wait() == 0, resumed.stderr.read()[-1500:]
+    expected = json.loads((out / "straight/ner/two_stage/fixture/n200/seed1/result.json").read_text())
+    got = json.loads((folder / "result.json").read_text())
+    gap = max(abs(got["metrics"][s]["f1"] - expected["metrics"][s]["f1"]) for s in ("dev", "test"))
+    assert got["device"].startswith(device) and gap < 1.0, f"resumed F1 differs by {gap:.3f}"
+    return f"killed on {first_device}, resumed on {device}: F1 gap {gap:.4f} (CUDA kernels are not bit-exact)"
+
+
+def features_on_device(device: str) -> str:
+    from elmo_bench.config import shared_path
+    from elmo_bench.elmo import load_bilm
+    from elmo_bench.strategies.feature_cache import compute_features
+
+    fixtures = Path(shared_path("fixtures/allennlp-elmo"))
+    bilm = load_bilm(fixtures / "options.json", fixtures / "lm_weights.hdf5")
+    texts = [tuple("The biLM runs on the GPU .".split()), tuple("Features match the CPU 's .".split())]
+    on_cpu, _ = compute_features(bilm, texts, torch.float32, 4000, torch.device("cpu"))
+    on_gpu, _ = compute_features(bilm.to(device), texts, torch.float32, 4000, torch.device(device))
+    gap = (on_cpu - on_gpu).abs().max().item()
+    assert gap < 1e-4, f"GPU features differ from the CPU's by {gap}"
+    return f"max |GPU - CPU| = {gap:.2e}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--out", type=Path, default=None, help="cell folders (default: a temporary folder)")
+    parser.add_argument("--device", default="cuda", help="cpu runs the same checks here (to test the checker)")
+    parser.add_argument("--precisions", default=",".join(PRECISIONS))
+    args = parser.parse_args()
+    device = args.device
+    if device == "cuda" and not torch.cuda.is_available():
+        print("gpu-check: no CUDA device here; nothing to check.")
+        return 0
+    out = args.out or Path(tempfile.mkdtemp(prefix="elmo-gpu-check-"))
+    os.environ.setdefault("ELMO_BENCH_CACHE", str(out / "cache"))
+    checks = [check(f"{task} {strategy} {precision}",
+                    lambda t=task, s=strategy, p=precision: one_epoch(t, s, p, out, device))
+              for task in args.tasks.split(",") for strategy in STRATEGIES for precision in args.precisions.split(",")]
+    checks += [check(f"feature cache built on {device}", lambda: features_on_device(device)),
+               check(f"kill + resume on {device}", lambda: killed_then_resumed(out / "resume", device, device)),
+               check(f"kill on cpu + resume on {device}", lambda: killed_then_resumed(out / "resume-cpu", "cpu", device))]
+    name = torch.cuda.get_device_name(0) if device == "cuda" else device
+    print(f"\ngpu-check on {name}, torch {torch.__version__}")
+    width = max(len(name) for name, _, _ in checks)
+    for name, passed, detail in checks:
+        print(f"{name:<{width}}  {'ok  ' if passed else 'FAIL'}  {detail}")
+    failed = sum(not passed for _, passed, _ in checks)
+    print(f"{len(checks) - failed} of {len(checks)} checks passed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
