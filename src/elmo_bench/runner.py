@@ -30,11 +30,13 @@ from .strategies import EmbedderContext, Strategy, make_strategy, parameter_grou
 from .strategies.embedder import WordVocabulary
 from .strategies.feature_cache import bilm_fingerprint, file_digest
 from .tasks import Example, Splits, Task, make_task
+from .threads import set_threads
 from .training import Progress, Trainer, predict
 
 log = logging.getLogger(__name__)
 
-IGNORED_FOR_IDENTITY = ("force", "keep_checkpoint")  # keys that may change without changing the cell
+# Keys that may change without changing the cell (a run may resume with another thread count).
+IGNORED_FOR_IDENTITY = ("force", "keep_checkpoint", "trainer.threads")
 
 
 def cell_dir(config: RunConfig) -> Path:
@@ -51,7 +53,7 @@ def identity_differences(stored: dict, current: dict, prefix: str = "") -> list[
     """Keys whose values differ between two config records (ignoring the rerun switches)."""
     differences = []
     for key in sorted(set(stored) | set(current)):
-        if not prefix and key in IGNORED_FOR_IDENTITY:
+        if f"{prefix}{key}" in IGNORED_FOR_IDENTITY:
             continue
         old, new = stored.get(key), current.get(key)
         if isinstance(old, dict) and isinstance(new, dict):
@@ -210,6 +212,7 @@ def evaluate(cell: Cell, config: RunConfig, device: torch.device, folder: Path) 
 
 def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record: dict) -> dict:
     device = resolve_device(config.trainer.device)
+    set_threads(config.trainer.threads)
     cell = build(config, device)
     trainer = Trainer(cell.task, cell.model, cell.strategy, cell.groups, config.trainer, device, config.seed,
                       checkpoint, regularizer=lambda: config.inputs.mix_l2 * cell.embedder.mix_penalty())
@@ -261,6 +264,7 @@ def result_record(config: RunConfig, cell: Cell, progress: Progress, metrics: di
         "peak_memory_mb": round(peak_memory_mb(device), 1),
         "scalar_mix": cell.embedder.mix_summary(),
         "device": str(device),
+        "threads": torch.get_num_threads(),
         "data_source": cell.splits.source,
         "data_details": cell.splits.details,
         "versions": package_versions(),

@@ -64,9 +64,11 @@ class PretrainConfig:
     checkpoint_seconds: float = 300.0
     precision: Precision = Precision.fp32
     device: Device = Device.auto
+    threads: Optional[int] = None  # CPU threads; null = the CPUs this process may use (elmo_bench/threads.py)
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check(self.threads is None or self.threads >= 1, "threads", f"must be >= 1 or null, got {self.threads}")
         check(bool(self.corpus), "corpus", "name at least one file or folder")
         check(self.vocab_size > 3, "vocab_size", f"must be > 3, got {self.vocab_size}")
         check(self.lr > 0, "lr", f"must be > 0, got {self.lr}")

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from ..atomic import save_torch, write_json
 from ..config import Device
 from ..elmo import BiLM, batch_to_ids, load_bilm, save_weights
+from ..threads import set_threads
 from ..elmo.batching import bucket_batches
 from ..training import autocast
 from .batches import SentenceBatches, StreamBatches
@@ -119,6 +120,7 @@ class Pretrainer:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.checkpoint = self.folder / "checkpoint.pt"
         self.device = choose_device(config.device)
+        set_threads(config.threads)
         self.corpus = split_corpus(config)
         self.counts = count_words(self.corpus.train)
         self.vocab = LMVocabulary.build(self.counts, config.vocab_size, config.min_count)
@@ -237,7 +239,7 @@ class Pretrainer:
                          "sequences": sequence_mode(config), "batch_tokens": config.batch_tokens,
                          "lr": config.lr, "warmup_steps": config.warmup_steps, "lr_decay": str(config.lr_decay),
                          "precision": str(config.precision),
-                         "device": str(self.device), "seed": config.seed, "torch": torch.__version__,
+                         "device": str(self.device), "threads": torch.get_num_threads(), "seed": config.seed, "torch": torch.__version__,
                          "python": platform.python_version()},
             "heldout_perplexity": self._perplexity(),
             "unigram_perplexity": unigram_perplexity(self.counts, self.vocab, len(self.corpus.train),
