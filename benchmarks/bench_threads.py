@@ -22,6 +22,9 @@ VARIANTS = {  # name: environment for each run
     "libgomp default, threads = all usable CPUs": {"OMP_WAIT_POLICY": ""},
     "PASSIVE (elmo-bench's default), threads = all usable CPUs": {},
     "libgomp default, 1 thread per run": {"OMP_WAIT_POLICY": "", "OMP_NUM_THREADS": "1"},
+    "spin 10k then sleep (GOMP_SPINCOUNT=10000), all usable CPUs": {"OMP_WAIT_POLICY": "", "GOMP_SPINCOUNT": "10000"},
+    "spin 100k then sleep (GOMP_SPINCOUNT=100000), all usable CPUs": {"OMP_WAIT_POLICY": "",
+                                                                     "GOMP_SPINCOUNT": "100000"},
 }
 
 
@@ -46,7 +49,8 @@ def data_slice(root: Path) -> Path:
 def start(data: Path, out: Path, env: dict) -> subprocess.Popen:
     args = ["task=ner", "strategy=finetune", "data.train_size=300", "trainer.min_steps=40", "trainer.max_epochs=1",
             "trainer.eval_steps=1000", f"data.root={data}", "data.use_hub=false", f"output_dir={out}"]
-    environment = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "GOMP_SPINCOUNT")}
     return subprocess.Popen([sys.executable, "-m", "elmo_bench.cli", *args], env=environment | env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
@@ -66,11 +70,11 @@ def main() -> int:
     os.environ.setdefault("ELMO_BENCH_CACHE", str(work / "cache"))
     data = data_slice(work)
     timed([start(data, work / "warm", {})])  # features of dev/test cached for every later run
-    print(f"{'variant':<58} {'alone s':>8} {'pair s':>8} {'pair/alone':>10}")
+    print(f"{'variant':<62} {'alone s':>8} {'pair s':>8} {'pair/alone':>10}")
     for index, (name, env) in enumerate(VARIANTS.items()):
         alone = timed([start(data, work / f"{index}-alone", env)])
         pair = timed([start(data, work / f"{index}-pair{k}", env) for k in range(2)])
-        print(f"{name:<58} {alone:8.1f} {pair:8.1f} {pair / alone:9.2f}x", flush=True)
+        print(f"{name:<62} {alone:8.1f} {pair:8.1f} {pair / alone:9.2f}x", flush=True)
     return 0
 
 

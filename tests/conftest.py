@@ -94,6 +94,14 @@ def shared_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def conll_root(tmp_path_factory, shared_dir) -> Path:
+    """Slices of the real CoNLL-2003 files (120/60/60 sentences) under a data root of their own."""
+    from runs import conll_slice
+
+    return conll_slice(shared_dir, tmp_path_factory.mktemp("conll"))
+
+
+@pytest.fixture(scope="session")
 def fixtures_dir(shared_dir) -> Path:
     return _require(shared_dir / "fixtures")
 

@@ -2,26 +2,19 @@
 two_stage's stages and exact resumption, and the frozen layer ablations."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from elmo_bench.runner import cell_dir, run
 from elmo_bench.training import Trainer
 
-from runs import FAST, conll_slice, make_config, offline_overrides
+from runs import FAST, make_config, offline_overrides
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory, shared_dir) -> Path:
-    return conll_slice(shared_dir, tmp_path_factory.mktemp("data"))
-
-
 @pytest.fixture
-def overrides(data_root, tmp_path, monkeypatch):
-    return [*offline_overrides(data_root, tmp_path, monkeypatch), *FAST, "task=pos", "data.train_size=40"]
+def overrides(conll_root, tmp_path, monkeypatch):
+    return [*offline_overrides(conll_root, tmp_path, monkeypatch), *FAST, "task=pos", "data.train_size=40"]
 
 
 def rate_traces(monkeypatch) -> list[dict[str, float]]:
