@@ -118,7 +118,8 @@ def main() -> int:
               for task in args.tasks.split(",") for strategy in STRATEGIES for precision in args.precisions.split(",")]
     checks += [check(f"feature cache built on {device}", lambda: features_on_device(device)),
                check(f"kill + resume on {device}", lambda: killed_then_resumed(out / "resume", device, device)),
-               check(f"kill on cpu + resume on {device}", lambda: killed_then_resumed(out / "resume-cpu", "cpu", device))]
+               check(f"kill on cpu + resume on {device}",
+                     lambda: killed_then_resumed(out / "resume-cpu", "cpu", device))]
     name = torch.cuda.get_device_name(0) if device == "cuda" else device
     print(f"\ngpu-check on {name}, torch {torch.__version__}")
     width = max(len(name) for name, _, _ in checks)

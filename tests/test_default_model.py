@@ -68,7 +68,8 @@ def test_pretraining_put_similar_words_together(bilm):
 def test_a_feature_ensemble_cell_runs_offline_on_the_default_model(shared_dir, tmp_path, monkeypatch):
     root = conll_slice(shared_dir, tmp_path / "data", train=60, dev=30, test=30)
     overrides = [*offline_overrides(root, tmp_path, monkeypatch), "model=cpu-small", "task=ner",
-                 "strategy=feature_ensemble", "trainer.max_epochs=1", "trainer.min_steps=0", "head.hidden_dim=16", "inputs.word_dim=8"]
+                 "strategy=feature_ensemble", "trainer.max_epochs=1", "trainer.min_steps=0", "head.hidden_dim=16",
+                 "inputs.word_dim=8"]
     result = run(make_config(overrides))
     assert result["model"] == "cpu-small" and result["status"] == "complete"
     assert len(result["scalar_mix"]["weights"]) == 3  # token layer + 2 biLSTM layers

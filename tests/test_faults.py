@@ -37,7 +37,7 @@ def env(tmp_path, monkeypatch) -> dict:
 
 def cell_args(data_root: Path, out: Path, *extra: str) -> list[str]:
     return [*FAST, f"data.root={data_root}", "data.use_hub=false", f"output_dir={out}", "task=ner",
-            "strategy=finetune", "data.train_size=200", "trainer.max_epochs=4", "trainer.min_steps=0", *extra]
+            "strategy=finetune", "data.train_size=200", "trainer.max_epochs=4", *extra]
 
 
 def cli(args: list[str], env: dict) -> subprocess.Popen:
@@ -104,8 +104,8 @@ def test_a_busy_cell_is_skipped_without_writing(data_root, tmp_path, env):
 
 
 def test_rerun_of_a_killed_sweep_redoes_only_unfinished_cells(data_root, tmp_path, env, monkeypatch):
-    done = make_config(cell_args(data_root, tmp_path / "out", "seed=1", "trainer.max_epochs=1", "trainer.min_steps=0"))
-    unfinished = make_config(cell_args(data_root, tmp_path / "out", "seed=2", "trainer.max_epochs=2", "trainer.min_steps=0"))
+    done = make_config(cell_args(data_root, tmp_path / "out", "seed=1", "trainer.max_epochs=1"))
+    unfinished = make_config(cell_args(data_root, tmp_path / "out", "seed=2", "trainer.max_epochs=2"))
     run(done)
     stamp = (cell_dir(done) / "result.json").stat().st_mtime_ns
     original = Trainer._save_checkpoint
@@ -129,7 +129,7 @@ def test_rerun_of_a_killed_sweep_redoes_only_unfinished_cells(data_root, tmp_pat
 
 
 def test_a_damaged_feature_cache_file_is_rebuilt(data_root, tmp_path, env, caplog):
-    args = cell_args(data_root, tmp_path / "out", "strategy=feature_ensemble", "trainer.max_epochs=1", "trainer.min_steps=0")
+    args = cell_args(data_root, tmp_path / "out", "strategy=feature_ensemble", "trainer.max_epochs=1")
     first = run(make_config(args))
     cache_files = sorted(Path(env["ELMO_BENCH_CACHE"]).rglob("*.pt"))
     assert len(cache_files) == 3  # train subset, dev, test
@@ -141,7 +141,7 @@ def test_a_damaged_feature_cache_file_is_rebuilt(data_root, tmp_path, env, caplo
 
 
 def test_non_finite_loss_stops_with_the_last_good_checkpoint(data_root, tmp_path, env, monkeypatch):
-    config = make_config(cell_args(data_root, tmp_path / "out", "trainer.max_epochs=3", "trainer.min_steps=0"))
+    config = make_config(cell_args(data_root, tmp_path / "out", "trainer.max_epochs=3"))
     original_loss, original_record = TaggerModel.loss, Trainer._record_evaluation
     epochs_done = []
 

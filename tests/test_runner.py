@@ -85,26 +85,26 @@ def test_pos_both_strategies_share_the_subset_and_differ_in_trainable_biLM(overr
 
 
 def test_finished_cell_is_skipped_and_force_reruns(overrides):
-    config = make_config([*overrides, "task=pos", "data.train_size=30", "trainer.max_epochs=1", "trainer.min_steps=0"])
+    config = make_config([*overrides, "task=pos", "data.train_size=30", "trainer.max_epochs=1"])
     first = run(config)
     result_file = cell_dir(config) / "result.json"
     stamp = result_file.stat().st_mtime_ns
     assert run(config) == first and result_file.stat().st_mtime_ns == stamp
-    forced = make_config([*overrides, "task=pos", "data.train_size=30", "trainer.max_epochs=1", "trainer.min_steps=0", "force=true"])
+    forced = make_config([*overrides, "task=pos", "data.train_size=30", "trainer.max_epochs=1", "force=true"])
     again = run(forced)
     assert result_file.stat().st_mtime_ns != stamp
     assert again["test"] == first["test"]  # same seed, same config, CPU: identical metrics
 
 
 def test_a_different_config_in_a_finished_cell_is_refused(overrides):
-    run(make_config([*overrides, "task=pos", "data.train_size=30", "trainer.max_epochs=1", "trainer.min_steps=0"]))
-    changed = make_config([*overrides, "task=pos", "data.train_size=30", "trainer.max_epochs=1", "trainer.min_steps=0", "trainer.lr=0.01"])
+    run(make_config([*overrides, "task=pos", "data.train_size=30", "trainer.max_epochs=1"]))
+    changed = make_config([*overrides, "task=pos", "data.train_size=30", "trainer.max_epochs=1", "trainer.lr=0.01"])
     with pytest.raises(ConfigError, match=r"trainer\.lr: 0\.001 -> 0\.01"):
         run(changed)
 
 
 def test_interrupted_run_resumes_to_the_same_metrics(overrides, monkeypatch):
-    args = [*overrides, "task=ner", "strategy=finetune", "data.train_size=40", "trainer.max_epochs=3", "trainer.min_steps=0"]
+    args = [*overrides, "task=ner", "strategy=finetune", "data.train_size=40", "trainer.max_epochs=3"]
     uninterrupted = run(make_config([*args, "output_dir=" + overrides[1].split("=", 1)[1] + "/a"]))
     config = make_config([*args, "output_dir=" + overrides[1].split("=", 1)[1] + "/b"])
     original = Trainer._save_checkpoint
@@ -127,7 +127,7 @@ def test_interrupted_run_resumes_to_the_same_metrics(overrides, monkeypatch):
 
 def test_frozen_biLM_runs_once_per_dataset(overrides, monkeypatch):
     counter = CountingForward(monkeypatch)
-    args = [*overrides, "task=ner", "strategy=feature_ensemble", "data.train_size=40", "trainer.max_epochs=2", "trainer.min_steps=0"]
+    args = [*overrides, "task=ner", "strategy=feature_ensemble", "data.train_size=40", "trainer.max_epochs=2"]
     original_fit = Trainer.fit
     calls_at_fit = []
 
@@ -144,7 +144,7 @@ def test_frozen_biLM_runs_once_per_dataset(overrides, monkeypatch):
 
 def test_finetune_runs_the_biLM_every_step(overrides, monkeypatch):
     counter = CountingForward(monkeypatch)
-    run(make_config([*overrides, "task=ner", "strategy=finetune", "data.train_size=40", "trainer.max_epochs=1", "trainer.min_steps=0"]))
+    run(make_config([*overrides, "task=ner", "strategy=finetune", "data.train_size=40", "trainer.max_epochs=1"]))
     assert counter.calls > 3
 
 
@@ -210,7 +210,7 @@ def test_cli_names_the_bad_key_or_value(args, message, tmp_path):
 def test_multirun_over_strategies_and_sizes_writes_four_cells(overrides, tmp_path):
     out = tmp_path / "sweep"
     args = ["-m", *[o for o in overrides if not o.startswith("output_dir")], f"output_dir={out}", "task=ner",
-            "strategy=feature_ensemble,finetune", "data.train_size=20,40", "trainer.max_epochs=1", "trainer.min_steps=0"]
+            "strategy=feature_ensemble,finetune", "data.train_size=20,40", "trainer.max_epochs=1"]
     completed = cli(*args, env={"OMP_NUM_THREADS": "1"})
     assert completed.returncode == 0, completed.stderr[-2000:]
     cells = sorted(str(p.parent.relative_to(out)) for p in out.rglob("result.json"))
@@ -223,7 +223,7 @@ def test_multirun_over_strategies_and_sizes_writes_four_cells(overrides, tmp_pat
 
 
 def test_random_weights_ablation_is_its_own_cell(overrides):
-    args = [*overrides, "task=pos", "data.train_size=30", "trainer.max_epochs=1", "trainer.min_steps=0"]
+    args = [*overrides, "task=pos", "data.train_size=30", "trainer.max_epochs=1"]
     trained = run(make_config(args))
     random = run(make_config([*args, "model.random_weights=true"]))
     assert random["model"] == "fixture-random" and trained["model"] == "fixture"

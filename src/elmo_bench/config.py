@@ -117,7 +117,8 @@ class TrainerConfig:
 
     def __post_init__(self) -> None:
         check(self.lr > 0, "trainer.lr", f"must be > 0, got {self.lr}")
-        check(self.threads is None or self.threads >= 1, "trainer.threads", f"must be >= 1 or null, got {self.threads}")
+        check(self.threads is None or self.threads >= 1, "trainer.threads",
+              f"must be >= 1 or null, got {self.threads}")
         check(self.max_epochs >= 1, "trainer.max_epochs", f"must be >= 1, got {self.max_epochs}")
         check(self.min_steps >= 0, "trainer.min_steps", f"must be >= 0, got {self.min_steps}")
         check(self.max_steps is None or self.max_steps >= max(1, self.min_steps), "trainer.max_steps",
