@@ -11,7 +11,6 @@ Adding a strategy: a module with a `Strategy` subclass (its schema as a class at
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
