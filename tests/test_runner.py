@@ -156,6 +156,7 @@ def test_finetune_runs_the_biLM_every_step(overrides, monkeypatch):
         ("data.train_size=0", ConfigError, "data.train_size"),
         ("data.train_size=10.5", ConfigError, "data.train_size"),
         ("inputs.dropout=1.5", ConfigError, "inputs.dropout"),
+        ("data.subset_seed=-1", ConfigError, "data.subset_seed"),
         ("strategy=finetune strategy.layer_lr_decay=0", ConfigError, "strategy.layer_lr_decay"),
         ("strategy=frozen_layer strategy.layer=7", ConfigError, "strategy.layer"),
         ("strategy=feature_ensemble strategy.mix=top", ConfigError, "needs its own strategy.name"),
@@ -220,6 +221,17 @@ def test_multirun_over_strategies_and_sizes_writes_four_cells(overrides, tmp_pat
         "ner/finetune/fixture/n20/seed1",
         "ner/finetune/fixture/n40/seed1",
     ]
+
+
+def test_seeds_draw_their_own_subsets_unless_one_is_pinned(overrides, tmp_path):
+    args = [*overrides, "task=pos", "data.train_size=30", "trainer.max_epochs=1"]
+    one, two = (run(make_config([*args, f"seed={seed}"])) for seed in (1, 2))
+    assert (one["subset_seed"], two["subset_seed"]) == (1, 2)
+    assert one["train_subset_digest"] != two["train_subset_digest"]
+    pinned = [run(make_config([*args, f"seed={seed}", "data.subset_seed=7", f"output_dir={tmp_path / 'pinned'}"]))
+              for seed in (1, 2)]
+    assert pinned[0]["train_subset_digest"] == pinned[1]["train_subset_digest"]
+    assert pinned[0]["subset_seed"] == pinned[1]["subset_seed"] == 7
 
 
 def test_random_weights_ablation_is_its_own_cell(overrides):

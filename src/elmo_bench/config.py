@@ -77,7 +77,9 @@ class ModelConfig:
 class DataConfig:
     root: str = "${oc.env:ELMO_BENCH_DATA,data}"
     train_size: Optional[float] = None  # examples (>= 1) or a fraction (< 1) of the pool; null = all
-    subset_seed: int = 0  # the subset depends on this only, so both strategies see the same examples
+    # The training subset's seed; null = the run's seed, so seeds vary the examples as well as the initialisation
+    # (a learning-curve study's seed variance). Every strategy of one seed still trains on the same subset.
+    subset_seed: Optional[int] = None
     use_hub: bool = True  # fall back to the Hugging Face hub when local files are missing
 
     def __post_init__(self) -> None:
@@ -85,6 +87,8 @@ class DataConfig:
         check(size is None or size > 0, "data.train_size", f"must be a positive count or fraction, got {size}")
         check(size is None or size < 1 or float(size).is_integer(), "data.train_size",
                f"a count must be a whole number, got {size}")
+        check(self.subset_seed is None or self.subset_seed >= 0, "data.subset_seed",
+              f"must be >= 0 or null (the run's seed), got {self.subset_seed}")
 
 
 @dataclass

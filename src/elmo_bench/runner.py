@@ -164,12 +164,17 @@ class Cell:
     feature_seconds: float  # computing the frozen biLM's features (0 when read from the cache)
 
 
+def subset_seed(config: RunConfig) -> int:
+    """The seed of the training subset: data.subset_seed, or the run's seed when that is null."""
+    return config.seed if config.data.subset_seed is None else config.data.subset_seed
+
+
 def build(config: RunConfig, device: torch.device) -> Cell:
     torch.manual_seed(config.seed)
     task = make_task(config.task)
     strategy = make_strategy(config.strategy)
     splits = task.load_splits(config.data.root, config.data.use_hub)
-    train = nested_subset(splits.train, config.data.train_size, config.data.subset_seed)
+    train = nested_subset(splits.train, config.data.train_size, subset_seed(config))
     if not train:
         raise DataError(f"task '{task.name}': the training split is empty ({splits.source})")
     bilm, fingerprint = load_model(config)
@@ -245,7 +250,7 @@ def result_record(config: RunConfig, cell: Cell, progress: Progress, metrics: di
         "train_pool": len(cell.splits.train),
         "train_subset_digest": subset_digest(cell.train),
         "seed": config.seed,
-        "subset_seed": config.data.subset_seed,
+        "subset_seed": subset_seed(config),
         "metric": cell.task.metric,
         "dev": main_metric(metrics["dev"], cell.task.metric),
         "test": main_metric(metrics["test"], cell.task.metric),
