@@ -120,8 +120,8 @@ def main() -> int:
                check(f"kill + resume on {device}", lambda: killed_then_resumed(out / "resume", device, device)),
                check(f"kill on cpu + resume on {device}",
                      lambda: killed_then_resumed(out / "resume-cpu", "cpu", device))]
-    name = torch.cuda.get_device_name(0) if device == "cuda" else device
-    print(f"\ngpu-check on {name}, torch {torch.__version__}")
+    machine = torch.cuda.get_device_name(0) if device == "cuda" else device
+    print(f"\ngpu-check on {machine}, torch {torch.__version__}")
     width = max(len(name) for name, _, _ in checks)
     for name, passed, detail in checks:
         print(f"{name:<{width}}  {'ok  ' if passed else 'FAIL'}  {detail}")

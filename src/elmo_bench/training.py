@@ -115,6 +115,7 @@ class Trainer:
 
     def fit(self, train: Sequence[Example], dev: Sequence[Example]) -> Progress:
         budget = Budget.plan(self.config, len(batches(self.task, train, self.config.batch_tokens, 0)))
+        self.task_schedule = lr_multiplier(self.config, budget.steps)  # every stage has the same budget
         self._resume()
         while self.progress.stage < len(self.strategy.stages):
             self.strategy.start_stage(self.progress.stage)
@@ -168,7 +169,7 @@ class Trainer:
         """Each group's rate for this update; the strategy may change which biLM parts train."""
         stage, step = self.progress.stage, self.progress.stage_step
         self.strategy.before_step(stage, step)
-        task_factor = lr_multiplier(self.config, budget.steps)(step)
+        task_factor = self.task_schedule(step)
         bilm_factor = self.strategy.bilm_lr_factor(stage, step, budget.steps)
         for group in self.optimizer.param_groups:
             group["lr"] = group["base_lr"] * (task_factor if group["name"] == "task" else bilm_factor)

@@ -21,7 +21,7 @@ from ..config import Schedule, check, check_schedule
 from ..elmo import BiLM
 from ..schedules import lr_multiplier
 from .base import EmbedderContext, Strategy, StrategyConfig
-from .embedder import ElmoEmbedder, LayerMix, LiveLayers
+from .embedder import ElmoEmbedder, LayerMix, LayerSource, LiveLayers
 
 
 @dataclass
@@ -52,6 +52,7 @@ class BiLMTuning:
         self.config = config
         self.parts = parts
         self.trainable = [not (config.freeze_char_encoder and index == 0) for index in range(len(parts))]
+        self._schedule = None
 
     def groups(self, lr: float) -> list[dict]:
         """One group per part that may train; the top part is depth 0."""
@@ -73,27 +74,39 @@ class BiLMTuning:
             part.requires_grad_(False)
 
     def lr_factor(self, step: int, total: int) -> float:
-        return lr_multiplier(self.config, total)(step)
+        if self._schedule is None or self._schedule[0] != total:  # built once per stage budget
+            self._schedule = (total, lr_multiplier(self.config, total))
+        return self._schedule[1](step)
 
 
 class Finetune(Strategy):
+    """The biLM is live in every stage at or after `tuned_stage` and frozen before it (two_stage: stage 1)."""
+
     kind = "finetune"
     config_schema = FinetuneConfig
     stages = ("finetune",)
+    tuned_stage = 0
 
     def build_embedder(self, bilm: BiLM, context: EmbedderContext) -> ElmoEmbedder:
         self.tuning = BiLMTuning(self.config, bilm.parts())
-        return ElmoEmbedder(LiveLayers(bilm.to(context.device)), bilm.num_layers, bilm.output_dim,
+        return ElmoEmbedder(self.layer_source(bilm.to(context.device), context), bilm.num_layers, bilm.output_dim,
                             context.vocabulary, context.inputs, LayerMix())
+
+    def layer_source(self, bilm: BiLM, context: EmbedderContext) -> LayerSource:
+        return LiveLayers(bilm)
 
     def bilm_groups(self, lr: float) -> list[dict]:
         return self.tuning.groups(lr)
 
     def start_stage(self, stage: int) -> None:
-        self.tuning.unfreeze(0)
+        if stage >= self.tuned_stage:
+            self.tuning.unfreeze(0)
+        else:
+            self.tuning.freeze()
 
     def before_step(self, stage: int, step: int) -> None:
-        self.tuning.unfreeze(step)
+        if stage >= self.tuned_stage:
+            self.tuning.unfreeze(step)
 
     def bilm_lr_factor(self, stage: int, step: int, total: int) -> float:
-        return self.tuning.lr_factor(step, total)
+        return self.tuning.lr_factor(step, total) if stage >= self.tuned_stage else 0.0

@@ -11,12 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..elmo import BiLM
-from .base import EmbedderContext, FeatureCacheConfig, Strategy
-from .embedder import ElmoEmbedder, LayerMix, LiveLayers, StagedLayers
+from .base import EmbedderContext, FeatureCacheConfig
+from .embedder import LayerSource, LiveLayers, StagedLayers
 from .feature_ensemble import cached_layers
-from .finetune import BiLMTuning, FinetuneConfig
-
-FROZEN, FINETUNE = 0, 1
+from .finetune import Finetune, FinetuneConfig
 
 
 @dataclass
@@ -24,30 +22,18 @@ class TwoStageConfig(FinetuneConfig):
     cache: FeatureCacheConfig = field(default_factory=FeatureCacheConfig)  # the frozen stage's layers
 
 
-class TwoStage(Strategy):
+class TwoStage(Finetune):
+    """finetune whose biLM is frozen, and read from the feature cache, during a first stage."""
+
     kind = "two_stage"
     config_schema = TwoStageConfig
     stages = ("frozen", "finetune")
+    tuned_stage = 1
 
-    def build_embedder(self, bilm: BiLM, context: EmbedderContext) -> ElmoEmbedder:
-        self.tuning = BiLMTuning(self.config, bilm.parts())
+    def layer_source(self, bilm: BiLM, context: EmbedderContext) -> LayerSource:
         self.layers = StagedLayers(LiveLayers(bilm), cached_layers(bilm, self.config.cache, context))
-        return ElmoEmbedder(self.layers, bilm.num_layers, bilm.output_dim, context.vocabulary, context.inputs,
-                            LayerMix())
-
-    def bilm_groups(self, lr: float) -> list[dict]:
-        return self.tuning.groups(lr)
+        return self.layers
 
     def start_stage(self, stage: int) -> None:
-        self.layers.use_cache = stage == FROZEN
-        if stage == FROZEN:
-            self.tuning.freeze()
-        else:
-            self.tuning.unfreeze(0)
-
-    def before_step(self, stage: int, step: int) -> None:
-        if stage == FINETUNE:
-            self.tuning.unfreeze(step)
-
-    def bilm_lr_factor(self, stage: int, step: int, total: int) -> float:
-        return self.tuning.lr_factor(step, total) if stage == FINETUNE else 0.0
+        self.layers.use_cache = stage < self.tuned_stage
+        super().start_stage(stage)
