@@ -142,6 +142,27 @@ def test_frozen_biLM_runs_once_per_dataset(overrides, monkeypatch):
     assert counter.calls == calls_at_fit[0]  # the rerun reads every feature from the cache
 
 
+def test_every_cell_records_its_feature_cost_whoever_computed_it(overrides):
+    """Seed 2 reads seed 1's dev and test features from the cache; it still records what they cost."""
+    args = [*overrides, "task=ner", "data.train_size=40"]
+    first = run(make_config([*args, "strategy=feature_ensemble", "seed=1"]))
+    second = run(make_config([*args, "strategy=feature_ensemble", "seed=2"]))
+    tuned = run(make_config([*args, "strategy=finetune", "seed=1"]))
+    by_split = [{cost["split"]: cost for cost in result["feature_cost"]} for result in (first, second)]
+    assert [list(costs) for costs in by_split] == [["train", "dev", "test"]] * 2
+    assert all(cost["computed_here"] and cost["seconds"] > 0 and cost["device"] == "cpu"
+               for cost in by_split[0].values())
+    assert by_split[1]["train"]["computed_here"] and by_split[1]["train"]["key"] != by_split[0]["train"]["key"]
+    for split in ("dev", "test"):
+        assert not by_split[1][split]["computed_here"]
+        assert {key: by_split[1][split][key] for key in ("key", "tokens", "seconds", "device")} == {
+            key: by_split[0][split][key] for key in ("key", "tokens", "seconds", "device")}
+    assert tuned["feature_cost"] == []
+    # What the report's pair check compares: the same data, biLM and family, whichever strategy and seed.
+    assert len({(r["data_digest"], r["bilm_fingerprint"], r["task_family"]) for r in (first, second, tuned)}) == 1
+    assert first["task_family"] == "tagging" and len(first["data_digest"]) == 16
+
+
 def test_finetune_runs_the_biLM_every_step(overrides, monkeypatch):
     counter = CountingForward(monkeypatch)
     run(make_config([*overrides, "task=ner", "strategy=finetune", "data.train_size=40", "trainer.max_epochs=1"]))

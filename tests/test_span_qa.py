@@ -478,7 +478,10 @@ def test_one_epoch_of_each_strategy(squad_slice, raw_dev, tmp_path, monkeypatch)
             rows = [json.loads(line) for line in
                     (cell_dir(config) / "predictions" / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()]
             assert len(rows) == details[split]["questions"]
-            assert all(set(r) == {"id", "gold", "pred"} and isinstance(r["pred"], str) for r in rows)
+            assert all(set(r) == {"id", "gold", "pred", "article", "paragraph"} and isinstance(r["pred"], str)
+                       for r in rows)
+            assert {r["article"] for r in rows} == set(details["articles"]["titles"][split])
+            assert all(re.fullmatch(r"data\[\d+\]\.paragraphs\[\d+\]", r["paragraph"]) for r in rows)
             em, f1 = official_scores(rows)
             assert result["metrics"][split]["exact_match"] == pytest.approx(em, abs=1e-3)
             assert result[split] == result["metrics"][split]["f1"] == pytest.approx(f1, abs=1e-3)

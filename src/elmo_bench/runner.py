@@ -28,7 +28,7 @@ from .elmo import BiLM, load_bilm, read_options
 from .elmo.sources import resolve
 from .strategies import EmbedderContext, Strategy, make_strategy, parameter_groups
 from .strategies.embedder import WordVocabulary
-from .strategies.feature_cache import bilm_fingerprint, file_digest
+from .strategies.feature_cache import FeatureCost, bilm_fingerprint, file_digest
 from .tasks import Example, Splits, Task, make_task
 from .threads import set_threads
 from .training import Progress, Trainer, predict
@@ -106,14 +106,25 @@ def subset_digest(examples: list[Example]) -> str:
     return hashlib.sha256("\n".join(e.id for e in examples).encode()).hexdigest()[:16]
 
 
+def data_digest(splits: Splits) -> str:
+    """Identifies the data read (every split's ids, texts and labels), wherever its files lay: the report pairs
+    two runs only when they read the same data."""
+    digest = hashlib.sha256()
+    for split in (splits.train, splits.dev, splits.test):
+        for example in split:
+            digest.update(json.dumps([example.id, example.texts, example.label], default=str).encode())
+        digest.update(b"\x1d")
+    return digest.hexdigest()[:16]
+
+
 def count_parameters(*modules: torch.nn.Module) -> int:
     """Distinct parameters over the modules (the biLM is inside the task model only when fine-tuned)."""
     unique = {id(p): p.numel() for module in modules for p in module.parameters()}
     return sum(unique.values())
 
 
-def split_texts(*splits: list[Example]) -> list[list]:
-    return [[text for example in split for text in example.texts] for split in splits]
+def split_texts(**splits: list[Example]) -> dict[str, list]:
+    return {name: [text for example in split for text in example.texts] for name, split in splits.items()}
 
 
 def finished_result(folder: Path, record: dict, force: bool) -> dict | None:
@@ -161,7 +172,9 @@ class Cell:
     embedder: torch.nn.Module
     model: torch.nn.Module
     groups: list[dict]
-    feature_seconds: float  # computing the frozen biLM's features (0 when read from the cache)
+    bilm_fingerprint: str
+    feature_seconds: float  # building the embedder: computing or reading the frozen biLM's features
+    feature_costs: list[FeatureCost]  # per split: what its features cost, whichever cell computed them
 
 
 def subset_seed(config: RunConfig) -> int:
@@ -181,14 +194,15 @@ def build(config: RunConfig, device: torch.device) -> Cell:
     # Distinct texts: a SQuAD context shared by five questions must not count its words five times.
     train_texts = dict.fromkeys(text for example in train for text in example.texts)
     vocabulary = WordVocabulary(train_texts, config.inputs.min_word_count) if config.inputs.word_dim else None
-    context = EmbedderContext(fingerprint, split_texts(train, splits.dev, splits.test), vocabulary, config.inputs,
-                              config.trainer.eval_batch_tokens, device)
+    context = EmbedderContext(fingerprint, split_texts(train=train, dev=splits.dev, test=splits.test), vocabulary,
+                              config.inputs, config.trainer.eval_batch_tokens, device)
     start = time.perf_counter()
     embedder = strategy.build_embedder(bilm, context)
     feature_seconds = time.perf_counter() - start
     model = task.build_model(embedder, config.head, train).to(device)
     groups = parameter_groups(strategy, model, config.trainer.lr)
-    return Cell(task, strategy, splits, train, bilm, embedder, model, groups, feature_seconds)
+    return Cell(task, strategy, splits, train, bilm, embedder, model, groups, fingerprint, feature_seconds,
+                context.feature_costs)
 
 
 def load_model(config: RunConfig) -> tuple[BiLM, str]:
@@ -242,13 +256,16 @@ def result_record(config: RunConfig, cell: Cell, progress: Progress, metrics: di
     return {
         "status": "complete",
         "task": cell.task.name,
+        "task_family": cell.task.family,
         "dataset": getattr(config.task, "dataset", cell.task.name),
         "strategy": cell.strategy.name,
         "model": config.model.label,
+        "bilm_fingerprint": cell.bilm_fingerprint,
         "train_size": len(cell.train),
         "requested_train_size": size and (int(size) if size >= 1 else size),
         "train_pool": len(cell.splits.train),
         "train_subset_digest": subset_digest(cell.train),
+        "data_digest": data_digest(cell.splits),
         "seed": config.seed,
         "subset_seed": subset_seed(config),
         "metric": cell.task.metric,
@@ -263,6 +280,7 @@ def result_record(config: RunConfig, cell: Cell, progress: Progress, metrics: di
         "train_seconds": round(progress.train_seconds, 3),
         "seconds_per_epoch": round(progress.train_seconds / max(1, progress.epoch), 3),
         "feature_seconds": round(cell.feature_seconds, 3),
+        "feature_cost": [cost.record() for cost in cell.feature_costs],
         "history": progress.history,
         "trainable_params": sum(p.numel() for group in cell.groups for p in group["params"]),
         "total_params": count_parameters(cell.model, cell.bilm),

@@ -11,7 +11,7 @@ Adding a strategy: a module with a `Strategy` subclass (its schema as a class at
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from omegaconf import MISSING
@@ -21,6 +21,7 @@ from ..config import InputConfig
 from ..elmo import BiLM
 from ..tasks.base import Tokens
 from .embedder import ElmoEmbedder, WordVocabulary
+from .feature_cache import FeatureCost
 
 
 @dataclass
@@ -41,11 +42,13 @@ class EmbedderContext:
     """What every strategy needs to build the embedder of one run."""
 
     fingerprint: str  # identifies the biLM's weights in feature-cache keys
-    text_groups: list[list[Tokens]]  # every text the run embeds, one group per split
+    text_groups: dict[str, list[Tokens]]  # every text the run embeds, by split
     vocabulary: WordVocabulary | None
     inputs: InputConfig
     batch_tokens: int  # for computing features
     device: torch.device
+    # Filled by a strategy that reads or computes frozen features; the runner records it in result.json.
+    feature_costs: list[FeatureCost] = field(default_factory=list)
 
 
 class Strategy(ABC):

@@ -3,13 +3,16 @@
 A feature file is keyed by the biLM (options + weights bytes), the storage dtype and the exact set
 of texts, so a rerun of the same cell, or another cell over the same texts, never runs the biLM.
 Files are written to a temporary name and renamed, so a killed run never leaves a half-written file
-under a real key; an unreadable file is reported and rebuilt.
+under a real key; an unreadable file is reported and rebuilt. Each file also keeps what computing it cost
+(seconds, device), so every cell that reads it can report that cost, whichever cell paid it.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,6 +26,22 @@ from ..tasks.base import Tokens
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1  # bump when the stored layout or the biLM's maths change
+
+
+@dataclass(frozen=True)
+class FeatureCost:
+    """What one cached split's features cost to compute, as measured by the cell that computed them."""
+
+    split: str
+    key: str  # the cache file's key: the same key is the same features, whoever computed them
+    tokens: int
+    seconds: float | None  # None for a file written before costs were recorded
+    device: str | None
+    computed_here: bool  # this cell ran the biLM (False: read from the cache)
+
+    def record(self) -> dict:
+        return {"split": self.split, "key": self.key, "tokens": self.tokens, "seconds": self.seconds,
+                "device": self.device, "computed_here": self.computed_here}
 
 
 def file_digest(path: str | Path) -> str:
@@ -101,31 +120,40 @@ def compute_features(bilm: BiLM, texts: list[Tokens], dtype: torch.dtype, batch_
 def load_or_compute(
     bilm: BiLM,
     fingerprint: str,
-    text_groups: Iterable[Iterable[Tokens]],
+    text_groups: Mapping[str, Sequence[Tokens]],
     cache_dir: str | Path,
     dtype_name: str,
     batch_tokens: int,
     device,
-) -> FeatureTable:
-    """One table over all groups; each group (e.g. a split) is cached in its own file, so cells that
-    share a dev or test set share its features even when their training subsets differ."""
-    tables = [
-        _group_table(bilm, fingerprint, sorted(set(texts)), Path(cache_dir).expanduser(), dtype_name, batch_tokens, device)
-        for texts in text_groups
-    ]
-    return FeatureTable.concatenate(tables)
+) -> tuple[FeatureTable, list[FeatureCost]]:
+    """One table over all groups and what each group's features cost; each group (e.g. a split) is cached in
+    its own file, so cells that share a dev or test set share its features even when their training subsets
+    differ."""
+    tables, costs = [], []
+    for split, texts in text_groups.items():
+        table, cost = _group_table(bilm, fingerprint, split, sorted(set(texts)), Path(cache_dir).expanduser(),
+                                   dtype_name, batch_tokens, device)
+        tables.append(table)
+        costs.append(cost)
+    return FeatureTable.concatenate(tables), costs
 
 
-def _group_table(bilm, fingerprint, unique: list[Tokens], cache_dir: Path, dtype_name, batch_tokens, device):
-    path = cache_dir / f"{texts_key(fingerprint, dtype_name, unique)}.pt"
+def _group_table(bilm, fingerprint, split: str, unique: list[Tokens], cache_dir: Path, dtype_name, batch_tokens,
+                 device) -> tuple[FeatureTable, FeatureCost]:
+    key = texts_key(fingerprint, dtype_name, unique)
+    path = cache_dir / f"{key}.pt"
+    tokens = sum(len(text) for text in unique)
     if path.is_file():
         try:
             stored = torch.load(path, map_location="cpu", weights_only=True)
             log.info("biLM features read from %s", path)
-            return FeatureTable(unique, stored["features"], stored["offsets"])
+            cost = FeatureCost(split, key, tokens, stored.get("seconds"), stored.get("device"), computed_here=False)
+            return FeatureTable(unique, stored["features"], stored["offsets"]), cost
         except Exception as error:  # a damaged file must never stop a run: rebuild it
             log.warning("feature cache %s is unreadable (%s); recomputing", path, error)
+    start = time.perf_counter()
     features, offsets = compute_features(bilm, unique, getattr(torch, dtype_name), batch_tokens, device)
+    cost = FeatureCost(split, key, tokens, round(time.perf_counter() - start, 3), str(device), computed_here=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_torch(path, {"features": features, "offsets": offsets})
-    return FeatureTable(unique, features, offsets)
+    save_torch(path, {"features": features, "offsets": offsets, "seconds": cost.seconds, "device": cost.device})
+    return FeatureTable(unique, features, offsets), cost

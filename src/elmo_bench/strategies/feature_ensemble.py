@@ -41,10 +41,13 @@ def layer_mix(config: FeatureEnsembleConfig, num_layers: int) -> LayerMix:
 
 
 def cached_layers(bilm: BiLM, cache: FeatureCacheConfig, context: EmbedderContext) -> FeatureTable:
-    """The frozen biLM's layers for every text of the run, from the cache or computed once."""
+    """The frozen biLM's layers for every text of the run, from the cache or computed once; what they cost goes
+    into the context."""
     bilm.requires_grad_(False)
-    return load_or_compute(bilm.to(context.device), context.fingerprint, context.text_groups, cache.dir,
-                           cache.dtype, context.batch_tokens, context.device)
+    table, costs = load_or_compute(bilm.to(context.device), context.fingerprint, context.text_groups, cache.dir,
+                                   cache.dtype, context.batch_tokens, context.device)
+    context.feature_costs.extend(costs)
+    return table
 
 
 class FeatureEnsemble(Strategy):

@@ -120,6 +120,8 @@ class ContextSpans:
     context: str
     offsets: tuple[tuple[int, int], ...]  # (start, end) characters of each kept context token
     answer: Optional[tuple[int, int]]  # first and last answer token (training examples); None when evaluating
+    article: str = ""  # the article's title and the paragraph's place: questions on one passage are not
+    paragraph: str = ""  # independent, so the report's bootstrap resamples whole articles
 
     def text(self, first: int, last: int) -> str:
         return self.context[self.offsets[first][0]:self.offsets[last][1]]
@@ -298,7 +300,7 @@ class SpanQATask(Task):
         examples = []
         for article in articles:
             for paragraph in article.paragraphs:
-                examples += self._paragraph_examples(paragraph, training, source, counts)
+                examples += self._paragraph_examples(article.title, paragraph, training, source, counts)
         counts["examples"] = len(examples)
         answers = counts["answers"]
         details = {key: counts[key] for key in (
@@ -310,7 +312,8 @@ class SpanQATask(Task):
             details["skipped_answer_beyond_truncation"] = counts["skipped_answer_beyond_truncation"]
         return examples, details
 
-    def _paragraph_examples(self, paragraph: Paragraph, training: bool, source: str, counts: Counter) -> list[Example]:
+    def _paragraph_examples(self, title: str, paragraph: Paragraph, training: bool, source: str,
+                            counts: Counter) -> list[Example]:
         tokens = tokenize_with_offsets(paragraph.context)
         all_offsets = [(start, end) for _, start, end in tokens]  # answers are aligned before the cut
         kept = tokens[: self.config.max_context_tokens]
@@ -333,7 +336,8 @@ class SpanQATask(Task):
             if training and not reachable:
                 counts["skipped_no_aligned_answer" if not spans else "skipped_answer_beyond_truncation"] += 1
                 continue
-            meta = ContextSpans(paragraph.context, kept_offsets, reachable[0] if training else None)
+            meta = ContextSpans(paragraph.context, kept_offsets, reachable[0] if training else None, title,
+                                paragraph.where)
             golds = tuple(answer.text for answer in question.answers)  # the metric compares texts
             examples.append(Example(question.id, (question_tokens, context), golds, meta))
         return examples
@@ -359,3 +363,8 @@ class SpanQATask(Task):
 
     def score(self, gold: Sequence[Sequence[str]], predicted: Sequence[Optional[str]]) -> dict[str, float]:
         return squad_scores(gold, predicted)
+
+    def prediction_record(self, example: Example, predicted: Optional[str]) -> dict:
+        """With the question's article and paragraph, the units a bootstrap over questions must resample."""
+        return super().prediction_record(example, predicted) | {"article": example.meta.article,
+                                                                "paragraph": example.meta.paragraph}
