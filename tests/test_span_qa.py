@@ -23,7 +23,7 @@ from elmo_bench.tasks.base import Example
 from elmo_bench.tasks.span_qa import (BidafHeadConfig, BidafModel, ContextSpans, OfflineSplitConfig,
                                       OfficialSplitConfig, SpanQATask, SpanQATaskConfig, TrilinearSimilarity,
                                       best_spans, deal_articles)
-from elmo_bench.tasks.squad_metric import exact_match, normalize_answer, squad_scores, token_f1
+from elmo_bench.metrics.squad import exact_match, normalize_answer, squad_scores, token_f1
 
 from runs import make_config, offline_overrides
 

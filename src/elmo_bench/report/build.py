@@ -1,4 +1,5 @@
-"""build_report: result files on disk → comparison.md, comparison.csv, comparison.tex and figures/*.png."""
+"""build_report: result files and their test predictions on disk → comparison.md, comparison.csv,
+intervals.csv, comparison.tex and figures/*.png."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,7 +9,8 @@ from . import figures, render
 from .load import RunResult, keep_newest_per_cell, load_runs
 from .references import published_for
 from .select import Selection, keep_best_on_dev
-from .table import Row, build_rows
+from .bootstrap import RESAMPLES, Crossover
+from .table import Row, build_rows, crossovers
 
 
 class NoResultsError(RuntimeError):
@@ -20,13 +22,14 @@ class Report:
     out_dir: Path
     runs: list[RunResult]  # the complete runs used, one per cell (of the chosen setting, with select_on_dev)
     rows: list[Row]
+    crossovers: dict[tuple, Crossover]  # (task, dataset, metric, model, strategy) -> where it overtakes the baseline
     selections: list[Selection] | None  # per row and strategy, the settings compared on dev; None without it
     left_out: list[str]  # one message per file or folder left out (also issued as a ResultFileWarning)
     files: list[Path]  # everything written
 
 
 def build_report(run_dirs: list[Path], out_dir: Path, references: bool = True,
-                 select_on_dev: bool = False) -> Report:
+                 select_on_dev: bool = False, resamples: int = RESAMPLES) -> Report:
     """Read every result.json under `run_dirs` (recursively) and write the report into `out_dir`.
 
     With `select_on_dev`, runs of one cell at several settings (a tuning sweep) are not duplicates: each row and
@@ -43,18 +46,20 @@ def build_report(run_dirs: list[Path], out_dir: Path, references: bool = True,
         runs, selections = keep_best_on_dev(runs, left_out)
     else:
         runs = keep_newest_per_cell(runs, left_out)
-    rows = build_rows(runs)
+    rows = build_rows(runs, resamples)
+    found = crossovers(rows)
     out_dir.mkdir(parents=True, exist_ok=True)
     drawn = figures.draw_all(runs, rows, out_dir / "figures")
     published = published_for({run.task for run in runs}) if references else None
     texts = {
-        "comparison.md": render.markdown(rows, len(runs), len(left_out), published,
+        "comparison.md": render.markdown(rows, found, len(runs), len(left_out), published,
                                          [(caption, path.relative_to(out_dir).as_posix()) for caption, path in drawn],
                                          selections),
         "comparison.csv": render.csv_text(rows),
+        "intervals.csv": render.intervals_csv(rows),
         "comparison.tex": render.latex(rows, with_setting=select_on_dev),
     }
     for name, text in texts.items():
         (out_dir / name).write_text(text, encoding="utf-8", newline="\n")
     written = [out_dir / name for name in texts] + [path for _, path in drawn]
-    return Report(out_dir=out_dir, runs=runs, rows=rows, selections=selections, left_out=left_out, files=written)
+    return Report(out_dir=out_dir, runs=runs, rows=rows, crossovers=found, selections=selections, left_out=left_out, files=written)

@@ -6,6 +6,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from .bootstrap import RESAMPLES
 from .build import NoResultsError, build_report
 
 EXIT_NO_RESULTS = 2
@@ -25,7 +26,16 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "strategy keep only the setting with the best mean dev score over seeds, and name it "
                              "in the table; without it, runs of one cell at several settings are duplicates and "
                              "the newest is kept")
+    parser.add_argument("--resamples", type=_positive, default=RESAMPLES,
+                        help=f"bootstrap resamples for the intervals (default: {RESAMPLES})")
     return parser.parse_args(argv)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 100:
+        raise argparse.ArgumentTypeError(f"--resamples must be at least 100, got {value}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("always")
         try:
             report = build_report(folders, out_dir, references=not args.no_references,
-                                  select_on_dev=args.select_on_dev)
+                                  select_on_dev=args.select_on_dev, resamples=args.resamples)
         except NoResultsError as err:
             report = None
             message = str(err)

@@ -138,15 +138,15 @@ def cost_vs_score(rows: list[Row], styles: dict[str, Style], path: Path) -> Path
     tasks = sorted({row.task for row in rows})
     task_colour = {task: TASK_COLOURS[index % len(TASK_COLOURS)] for index, task in enumerate(tasks)}
     for row in rows:
-        by_cost = sorted(row.sides.values(), key=lambda side: side.train_seconds)
+        by_cost = sorted(row.sides.values(), key=lambda side: side.run_seconds)
         if len(by_cost) > 1:
-            axes.plot([s.train_seconds for s in by_cost], [s.test_mean for s in by_cost],
+            axes.plot([s.run_seconds for s in by_cost], [s.test_mean for s in by_cost],
                       color="0.75", linewidth=0.8, zorder=1)
         for strategy, side in row.sides.items():
-            axes.scatter(side.train_seconds, side.test_mean, color=task_colour[row.task],
+            axes.scatter(side.run_seconds, side.test_mean, color=task_colour[row.task],
                          marker=styles[strategy].marker, s=40, edgecolor="black", linewidth=0.4, zorder=2)
     axes.set_xscale("log")
-    axes.set_xlabel("mean wall time per run: training + features (s, log scale)")
+    axes.set_xlabel("mean wall time per run: training + one-off features (s, log scale)")
     axes.set_ylabel("mean test score (task's main metric ×100)")
     axes.set_title("Cost vs score (one point per task × train size × strategy)")
     axes.grid(alpha=0.3)

@@ -32,6 +32,22 @@ class InvalidResult(ValueError):
 
 
 @dataclass(frozen=True)
+class FeatureUse:
+    """The frozen biLM's features a run used: (cache key, seconds to compute) per split, whoever computed them.
+
+    `costs` is None for a run from before costs were recorded (or that read a cache file from before); then
+    `recorded_seconds`, what the run spent building its embedder, stands in, and that depends on run order."""
+
+    costs: tuple[tuple[str, float], ...] | None
+    recorded_seconds: float
+
+    @property
+    def one_off(self) -> float:
+        """What computing this run's features costs, alone on a clean cache."""
+        return self.recorded_seconds if self.costs is None else sum(seconds for _, seconds in self.costs)
+
+
+@dataclass(frozen=True)
 class RunResult:
     """The fields of one complete result.json that the report uses."""
 
@@ -46,11 +62,15 @@ class RunResult:
     metric: str  # name of the main metric; dev and test are that metric x100
     dev: float
     test: float
-    train_seconds: float  # the run's wall time: training plus any feature computation
+    train_seconds: float  # training and evaluating, without the frozen biLM's features
     trainable_params: int
     layer_weights: tuple[float, ...] | None  # softmax-normalised scalar-mix weights, layer 0 first
     config: dict[str, Any] = field(compare=False, repr=False)  # the resolved config, flattened: {"trainer.lr": 0.001}
     setting: str | None = None  # label of the run's setting, given only when settings are selected on dev
+    family: str = ""  # the task family ("tagging", ...); the task's name for runs that did not record it
+    identity: dict[str, str] = field(default_factory=dict, compare=False, repr=False)  # what a pair must share
+    features: FeatureUse = field(default_factory=lambda: FeatureUse(None, 0.0), compare=False, repr=False)
+    test_predictions: str | None = None  # the test predictions file, relative to the run's folder
 
     @property
     def cell(self) -> tuple[str, str, str, int, int]:
@@ -113,14 +133,52 @@ def load_result(path: Path) -> RunResult:
     feature_seconds = data.get("feature_seconds", 0)
     if not (_is_number(feature_seconds) and feature_seconds >= 0):
         raise InvalidResult(f"corrupt: 'feature_seconds' is {feature_seconds!r}, expected a non-negative number")
-    fields["train_seconds"] += feature_seconds
+    config = _flat_config(data.get("config", {}))
     return RunResult(
         path=path,
         mtime_ns=path.stat().st_mtime_ns,
         **fields,
         layer_weights=_layer_weights(data.get("scalar_mix")),
-        config=_flat_config(data.get("config", {})),
+        config=config,
+        family=data.get("task_family") or fields["task"],
+        identity=pair_identity(data, config),
+        features=FeatureUse(_feature_costs(data.get("feature_cost")), feature_seconds),
+        test_predictions=(data.get("predictions") or {}).get("test"),
     )
+
+
+# What two runs compared as a pair must share (besides the task, size and seed of their row), by the name the
+# report gives it; each value is what the runner recorded, with a fallback for runs from before it did.
+TRAINER_BUDGET = ("max_epochs", "min_steps", "max_steps", "eval_steps", "patience", "batch_tokens")
+
+
+def pair_identity(data: dict, config: dict[str, Any]) -> dict[str, str]:
+    def picked(prefix: str, keys=None) -> str:
+        return json.dumps({key: value for key, value in sorted(config.items()) if key.startswith(prefix)
+                           and (keys is None or key[len(prefix):] in keys)}, sort_keys=True)
+
+    files = ", ".join(Path(part.strip()).name for part in str(data.get("data_source", "")).split(","))
+    return {
+        "train subset": str(data.get("train_subset_digest")),
+        "data": data.get("data_digest") or f"{data['dataset']} ({data.get('train_pool')} training examples; {files})",
+        "head": picked("head."),
+        "trainer budget": picked("trainer.", TRAINER_BUDGET),
+        "biLM": data.get("bilm_fingerprint") or picked("model.", ("name", "random_weights")),
+    }
+
+
+def _feature_costs(costs) -> tuple[tuple[str, float], ...] | None:
+    """(key, seconds) per split ((): no features used), or None when the run did not record them all."""
+    wrong = InvalidResult(f"corrupt: 'feature_cost' is {costs!r}, expected a list of {{'key', 'seconds'}}")
+    if costs is None:
+        return None
+    if not isinstance(costs, list) or not all(isinstance(cost, dict) and _is_text(cost.get("key")) for cost in costs):
+        raise wrong
+    if any(cost.get("seconds") is None for cost in costs):  # a cache file from before costs were kept
+        return None
+    if not all(_is_number(cost["seconds"]) and cost["seconds"] >= 0 for cost in costs):
+        raise wrong
+    return tuple((cost["key"], float(cost["seconds"])) for cost in costs)
 
 
 def _layer_weights(scalar_mix) -> tuple[float, ...] | None:

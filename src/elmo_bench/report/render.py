@@ -1,11 +1,12 @@
 """Render the comparison as Markdown, CSV and a LaTeX tabular.
 
 Layout, the same for any number of strategies: one line per (row, strategy), the baseline's line first. A line
-holds the row (task, dataset, metric, model, train size), the strategy's own block (test mean ± std with n, run
-seconds, trainable parameters) and its comparison with the baseline (Δ, winner, paired t-test, cost ratios),
+holds the row (task, dataset, metric, model, train size), the strategy's own block (test mean ± std with n, cost)
+and its comparison with the baseline (Δ with its 95% interval, Holm-adjusted p, verdict, pairs, cost ratios),
 empty on the baseline's own line and on every line of a row without a baseline run. With --select-on-dev a
-"setting" column after the strategy names the setting chosen on dev. comparison.csv has the same lines, one per
-(task, dataset, metric, model, train_size, strategy), under fixed column names; no name depends on a strategy.
+"setting" column after the strategy names the setting chosen on dev. comparison.csv has the same lines under
+fixed column names; intervals.csv has every metric's interval. Sections after the table: every metric, the
+crossover sizes, the decision guide (guide.py), what had no interval, published figures and the figures.
 
 Rows arrive sorted and every number has a fixed format, so the same runs always give byte-identical files.
 """
@@ -14,15 +15,38 @@ from __future__ import annotations
 import csv
 import io
 
+from .bootstrap import RESAMPLES, Crossover, Interval
+from .formats import DASH, LEVEL, format_crossover, format_interval
+from .guide import decision_guide
 from .references import PublishedFigure
 from .select import Selection
-from .table import BASELINE, SIGNIFICANCE_LEVEL, Comparison, PairedTest, Row, SideSummary
+from .table import BASELINE, SIGNIFICANCE_LEVEL, Comparison, Row, SideSummary
 
-DASH = "—"
-SIGNIFICANCE_RULE = (
-    f"**Beyond seed noise** is decided by a paired t-test over seeds on the test scores "
-    f"(`scipy.stats.ttest_rel`, each strategy vs {BASELINE}, runs paired by seed, two-sided, "
-    f"p < {SIGNIFICANCE_LEVEL}); it needs at least 2 seeds run by both strategies."
+STATISTICS_RULE = (
+    f"**Δ and its {LEVEL} interval.** Δ = strategy − {BASELINE}, the mean over the seeds both ran of their "
+    "paired test-score differences. The interval is a paired bootstrap over seeds and test units "
+    f"({RESAMPLES:,d} resamples): each resample draws the paired seeds with replacement and the test set's units "
+    "with replacement (sentences for tagging, examples for classification, pairs for sentence pairs, whole "
+    "articles for span QA), the same draw of units for every seed and both arms, and recomputes each metric on "
+    "the drawn units (entity F1 from the drawn sentences' entity counts, never a mean of per-sentence F1). "
+    "p is the interval inverted (the smallest two-sided level at which it would reach 0). "
+    f"**Multiple comparisons:** the p-values of all comparisons in this report are adjusted by Holm's method; "
+    f"the verdict names a winner only when the adjusted p < {SIGNIFICANCE_LEVEL}, and reads *not resolved* "
+    "otherwise (*only before Holm* when the unadjusted interval excludes 0). Not resolved means the data cannot "
+    "tell the strategies apart, not that they are equal: the interval shows how large a difference is still "
+    "possible. With few seeds the seed level of the bootstrap is coarse and somewhat narrow."
+)
+PAIRS_RULE = (
+    "**Pairs.** The runs of one seed are compared only when they trained on the same subset of the same data "
+    "(digests of the examples), with the same head, trainer budget (epochs, update floor and cap, evaluation "
+    "interval, patience, batch size) and biLM, and were scored on the same test set; any other pair is left out "
+    "and the pairs column says what differed."
+)
+COST_RULE = (
+    "**Cost.** *train s*: mean wall time per run of training and evaluation. *features s*: computing the frozen "
+    "biLM's features the run used, one-off (what one run alone on a clean cache pays; recorded in each cache "
+    "file, so it does not depend on which run came first) / amortised (that cost shared among all runs of this "
+    "report that used the same features). The run s ratio compares training + one-off features."
 )
 SELECTION_RULE = (
     "**Settings chosen on dev** (`--select-on-dev`): each strategy ran several settings; per row and strategy "
@@ -34,9 +58,10 @@ SELECTION_RULE = (
 ROW_COLUMNS = (("task", "l"), ("dataset", "l"), ("metric", "l"), ("model", "l"), ("train size", "r"),
                ("strategy", "l"))
 SETTING_COLUMN = ("setting (chosen on dev)", "l")
-SIDE_COLUMNS = (("test (mean ± std, n)", "r"), ("run s", "r"), ("trainable params", "r"))
-COMPARISON_COLUMNS = ((f"Δ vs {BASELINE}", "r"), ("winner", "l"), ("paired t-test over seeds", "l"),
-                      ("run s ratio", "r"), ("params ratio", "r"))
+SIDE_COLUMNS = (("test (mean ± std, n)", "r"), ("train s", "r"), ("features s (one-off / amortised)", "r"),
+                ("trainable params", "r"))
+COMPARISON_COLUMNS = ((f"Δ vs {BASELINE} [{LEVEL} CI]", "r"), ("p (Holm)", "l"), ("verdict", "l"),
+                      ("pairs", "l"), ("run s ratio", "r"), ("params ratio", "r"))
 ROW_KEY_CELLS = len(ROW_COLUMNS) - 1  # the cells that are the same on every line of one row
 
 
@@ -49,17 +74,28 @@ def format_score(side: SideSummary) -> str:
     return f"{side.test_mean:.2f} ± {std} (n={side.n})"
 
 
-def format_significance(paired: PairedTest) -> str:
-    if paired.n_pairs < 2:
-        return "n/a (need ≥2 paired seeds)"
-    if paired.p_value is None:
-        return "n/a (identical paired scores)"
-    verdict = "beyond seed noise" if paired.beyond_seed_noise else "within seed noise"
-    return f"p={paired.p_value:.3g}, {verdict} ({paired.n_pairs} pairs)"
+def format_delta(comparison: Comparison) -> str:
+    if comparison.main is not None:
+        return format_interval(comparison.main)
+    return DASH if comparison.delta is None else f"{comparison.delta:+.2f} (no interval)"
+
+
+def format_p(comparison: Comparison) -> str:
+    if comparison.main is None or comparison.p_adjusted is None:
+        return DASH
+    return f"{comparison.main.p_value:.3g} ({comparison.p_adjusted:.3g})"
+
+
+def format_pairs(comparison: Comparison) -> str:
+    return "; ".join([str(comparison.pairs), *comparison.left_out])
 
 
 def format_setting(setting: str) -> str:
     return setting or "(one setting)"
+
+
+def format_seconds(side: SideSummary) -> str:
+    return f"{side.feature_seconds:.1f} / {side.feature_seconds_amortised:.1f}"
 
 
 def _ratio(value: float | None) -> str:
@@ -71,7 +107,7 @@ def _comparison_cells(row: Row, strategy: str) -> list[str]:
     if comparison is None:
         first = "(baseline)" if strategy == BASELINE else f"n/a (no {BASELINE} run)"
         return [first] + [DASH] * (len(COMPARISON_COLUMNS) - 1)
-    return [f"{comparison.delta:+.2f}", comparison.winner, format_significance(comparison.paired),
+    return [format_delta(comparison), format_p(comparison), comparison.verdict, format_pairs(comparison),
             _ratio(comparison.seconds_ratio), _ratio(comparison.params_ratio)]
 
 
@@ -82,7 +118,7 @@ def table_lines(row: Row, with_setting: bool) -> list[list[str]]:
     for strategy, side in row.sides.items():
         setting = [format_setting(side.setting or "")] if with_setting else []
         lines.append([*key, strategy, *setting, format_score(side), f"{side.train_seconds:.1f}",
-                      f"{round(side.trainable_params):,d}", *_comparison_cells(row, strategy)])
+                      format_seconds(side), f"{round(side.trainable_params):,d}", *_comparison_cells(row, strategy)])
     return lines
 
 
@@ -92,8 +128,9 @@ def _md_line(cells) -> str:
     return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
 
 
-def markdown(rows: list[Row], n_runs: int, n_left_out: int, published: list[PublishedFigure] | None,
-             figures: list[tuple[str, str]], selections: list[Selection] | None = None) -> str:
+def markdown(rows: list[Row], crossovers: dict[tuple, Crossover], n_runs: int, n_left_out: int,
+             published: list[PublishedFigure] | None, figures: list[tuple[str, str]],
+             selections: list[Selection] | None = None) -> str:
     """The whole comparison.md; `figures` holds (caption, path relative to the report folder); `selections`
     is given with --select-on-dev."""
     with_setting = selections is not None
@@ -106,6 +143,10 @@ def markdown(rows: list[Row], n_runs: int, n_left_out: int, published: list[Publ
         _md_line(["---"] * len(header)),
         *(_md_line(line) for row in rows for line in table_lines(row, with_setting)),
         "",
+        *_markdown_every_metric(rows),
+        *_markdown_crossovers(crossovers),
+        *decision_guide(rows, crossovers),
+        *_markdown_without_interval(rows),
     ]
     if selections is not None:
         lines += _markdown_selections(selections)
@@ -128,16 +169,64 @@ def _markdown_intro(n_runs: int, n_left_out: int, selections: list[Selection] | 
         + (f" ({n_left_out} result files or folders left out; the warnings name them)." if n_left_out else "."),
         "One line per task, model, train size and strategy, the baseline's first. "
         "Scores are the task's main metric on the **test** split (×100): mean ± sample std (ddof=1) over seeds, "
-        f"n = number of seeds; a std of — means a single seed. Δ = strategy − {BASELINE} of the means; "
-        "the winner is the higher mean, or a tie when Δ rounds to 0.00. A row without a "
-        f"{BASELINE} run shows each strategy's scores and no comparison. "
-        "Cost is the mean wall time per run (training, plus computing the frozen biLM's features when they "
-        f"were not already cached) and the trainable parameters; the ratios are strategy / {BASELINE}.",
+        "n = number of seeds; a std of — means a single seed. A row without a "
+        f"{BASELINE} run shows each strategy's scores and no comparison.",
         "",
-        SIGNIFICANCE_RULE,
+        STATISTICS_RULE,
+        "",
+        PAIRS_RULE,
+        "",
+        COST_RULE,
         "",
         *([] if selections is None else [SELECTION_RULE, ""]),
     ]
+
+
+def every_metric_lines(rows: list[Row]) -> list[tuple[Row, str, str, Interval]]:
+    """(row, strategy, metric, interval) for every metric of every comparison with intervals."""
+    return [(row, strategy, metric, interval) for row in rows for strategy, comparison in row.comparisons.items()
+            for metric, interval in comparison.intervals.items()]
+
+
+def _markdown_every_metric(rows: list[Row]) -> list[str]:
+    lines = every_metric_lines(rows)
+    if not lines:
+        return []
+    header = ("task", "dataset", "model", "train size", "resampled unit", "strategy", "metric",
+              f"Δ vs {BASELINE} [{LEVEL} CI]", "p (unadjusted)")
+    return ["## Every metric of the task", "",
+            "The same paired bootstrap for each metric the task reports; the first metric of each comparison is "
+            "the main one (Holm-adjusted in the table above); the others are descriptive, not adjusted.", "",
+            _md_line(header), _md_line(["---"] * len(header)),
+            *(_md_line([row.task, row.dataset, row.model, str(row.train_size), row.unit, strategy, metric,
+                        format_interval(interval), f"{interval.p_value:.3g}"])
+              for row, strategy, metric, interval in lines), ""]
+
+
+def _markdown_crossovers(crossovers: dict[tuple, Crossover]) -> list[str]:
+    lines = ["## Where a strategy overtakes " + BASELINE, ""]
+    if not crossovers:
+        return lines + ["No strategy was compared at two or more training sizes with intervals.", ""]
+    header = ("task", "dataset", "metric", "model", "strategy", "sizes measured", f"crossover size [{LEVEL} CI]")
+    return lines + [
+        f"Per learning curve, the training size from which the strategy's Δ stays above 0: interpolated in log "
+        f"size between the last measured size where Δ ≤ 0 and the next. The interval is the same rule applied to "
+        f"every bootstrap resample (the sizes resampled together); its ends are ≤ the smallest size (ahead "
+        f"everywhere) or > the largest (never ahead for good). Measured sizes bound what can be said.", "",
+        _md_line(header), _md_line(["---"] * len(header)),
+        *(_md_line([task, dataset, metric, model, strategy, ", ".join(f"{size:,d}" for size in found.sizes),
+                    format_crossover(found)])
+          for (task, dataset, metric, model, strategy), found in crossovers.items()), ""]
+
+
+def _markdown_without_interval(rows: list[Row]) -> list[str]:
+    missing = [(row, strategy, comparison.no_interval) for row in rows
+               for strategy, comparison in row.comparisons.items() if comparison.main is None]
+    if not missing:
+        return []
+    return ["## Comparisons without an interval", "",
+            *(f"- {row.task} ({row.dataset}, {row.model}, n={row.train_size}) {strategy}: {reason}"
+              for row, strategy, reason in missing), ""]
 
 
 def _markdown_selections(selections: list[Selection]) -> list[str]:
@@ -167,9 +256,12 @@ def _markdown_published(published: list[PublishedFigure]) -> list[str]:
 # ---------------------------------------------------------------------------------------------------- CSV
 
 CSV_ROW_FIELDS = ("task", "dataset", "metric", "model", "train_size", "strategy", "setting")
-CSV_SIDE_FIELDS = ("n", "test_mean", "test_std", "dev_mean", "train_seconds", "trainable_params")
-CSV_COMPARISON_FIELDS = ("baseline", "delta_test", "winner", "paired_seeds", "p_value", "beyond_seed_noise",
-                         "train_seconds_ratio", "trainable_params_ratio")
+CSV_SIDE_FIELDS = ("n", "test_mean", "test_std", "dev_mean", "train_seconds", "feature_seconds",
+                   "feature_seconds_amortised", "run_seconds", "trainable_params")
+CSV_COMPARISON_FIELDS = ("baseline", "pairs", "pairs_left_out", "delta_test", "ci_low", "ci_high", "p_value",
+                         "p_holm", "verdict", "run_seconds_ratio", "trainable_params_ratio")
+INTERVAL_FIELDS = ("task", "dataset", "model", "train_size", "unit", "strategy", "baseline", "metric", "delta",
+                   "ci_low", "ci_high", "p_value")
 
 
 def _blank_or(value, spec: str) -> str:
@@ -178,15 +270,18 @@ def _blank_or(value, spec: str) -> str:
 
 def _csv_side(side: SideSummary) -> list[str]:
     return [str(side.n), f"{side.test_mean:.4f}", _blank_or(side.test_std, ".4f"), f"{side.dev_mean:.4f}",
-            f"{side.train_seconds:.2f}", str(round(side.trainable_params))]
+            f"{side.train_seconds:.2f}", f"{side.feature_seconds:.2f}", f"{side.feature_seconds_amortised:.2f}",
+            f"{side.run_seconds:.2f}", str(round(side.trainable_params))]
 
 
 def _csv_comparison(comparison: Comparison | None) -> list[str]:
     if comparison is None:
         return [""] * len(CSV_COMPARISON_FIELDS)
-    noise = comparison.paired.beyond_seed_noise
-    return [comparison.baseline, f"{comparison.delta:.4f}", comparison.winner, str(comparison.paired.n_pairs),
-            _blank_or(comparison.paired.p_value, ".6g"), "" if noise is None else str(noise).lower(),
+    main = comparison.main
+    return [comparison.baseline, str(comparison.pairs), "; ".join(comparison.left_out),
+            _blank_or(comparison.delta, ".4f"), _blank_or(main and main.low, ".4f"),
+            _blank_or(main and main.high, ".4f"), _blank_or(main and main.p_value, ".6g"),
+            _blank_or(comparison.p_adjusted, ".6g"), comparison.verdict,
             _blank_or(comparison.seconds_ratio, ".4f"), _blank_or(comparison.params_ratio, ".4f")]
 
 
@@ -204,6 +299,18 @@ def csv_text(rows: list[Row]) -> str:
     return buffer.getvalue()
 
 
+def intervals_csv(rows: list[Row]) -> str:
+    """intervals.csv: one line per comparison and metric, with its interval and unadjusted p-value."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(INTERVAL_FIELDS)
+    for row, strategy, metric, interval in every_metric_lines(rows):
+        writer.writerow([row.task, row.dataset, row.model, row.train_size, row.unit, strategy, BASELINE, metric,
+                         f"{interval.delta:.4f}", f"{interval.low:.4f}", f"{interval.high:.4f}",
+                         f"{interval.p_value:.6g}"])
+    return buffer.getvalue()
+
+
 # ---------------------------------------------------------------------------------------------------- LaTeX
 
 _LATEX_REPLACEMENTS = {
@@ -211,6 +318,7 @@ _LATEX_REPLACEMENTS = {
     "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
     # The few non-ASCII symbols the table uses, so the file compiles with pdflatex and no extra packages.
     "±": r"$\pm$", "—": "---", "−": "$-$", "Δ": r"$\Delta$", "≥": r"$\geq$", "×": r"$\times$",
+    "≤": r"$\leq$", "≈": r"$\approx$",
 }
 
 
@@ -238,7 +346,7 @@ def latex(rows: list[Row], with_setting: bool = False) -> str:
     table_columns = columns(with_setting)
     return "\n".join([
         f"% elmo-bench: each strategy vs {BASELINE}, test scores (mean +/- sample std over seeds).",
-        "% Beyond seed noise: paired t-test over seeds on test scores, p < 0.05."
+        f"% Delta: paired bootstrap over seeds and test units, {LEVEL} interval; p Holm-adjusted over the report."
         + (" Settings chosen on dev; test reported once." if with_setting else ""),
         rf"\begin{{tabular}}{{{''.join(align for _, align in table_columns)}}}",
         r"\hline",

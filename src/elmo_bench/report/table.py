@@ -1,20 +1,24 @@
-"""The comparison table: one row per (task, model, train size), every strategy against the baseline over seeds.
+"""The comparison table: one row per (task, model, train size), every strategy against the baseline.
 
-Scores are the main metric on TEST, mean and sample std (ddof=1) over seeds. Each strategy other than BASELINE
-is compared with it: Δ of the test means, the winner, the cost ratios, and whether the difference is beyond seed
-noise by a paired t-test over seeds (scipy.stats.ttest_rel on the test scores of runs that share a seed;
-two-sided, p < 0.05), which needs at least 2 paired seeds. A row without a baseline run has no comparisons.
+Scores are the main metric on TEST: mean and sample std (ddof=1) over seeds. Each strategy other than BASELINE
+is compared with it over the seeds both ran, pair by pair: a pair counts only when both runs trained on the
+same subset of the same data, with the same head, trainer budget and biLM, and were scored on the same test
+set; a pair that is not is left out and the row says what differed. Δ is the mean paired difference; its 95%
+interval and p-value come from the paired bootstrap over seeds and test units (bootstrap.py), for every metric
+of the task; the p-values of the main metric are Holm-adjusted over all comparisons of the report, and the
+verdict follows the adjusted p-value (equivalently, whether the interval clears 0 after the adjustment).
 """
 from __future__ import annotations
 
-import warnings
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
-from scipy.stats import ttest_rel
 
+from .bootstrap import RESAMPLES, Crossover, Interval, crossover, holm, paired_interval, resampled_scores
 from .load import RunResult
+from .units import PredictionsError, read_test_set
 
 SIGNIFICANCE_LEVEL = 0.05
 BASELINE = "feature_ensemble"  # what every other strategy is compared with: the frozen biLM of Peters et al.
@@ -33,40 +37,57 @@ class SideSummary:
     test_mean: float
     test_std: float | None  # sample std (ddof=1); None when n == 1
     dev_mean: float
-    train_seconds: float  # mean over seeds
+    train_seconds: float  # mean over seeds: training and evaluation, without features
+    feature_seconds: float  # mean over seeds: computing the features the run used, on a clean cache (one-off)
+    feature_seconds_amortised: float  # the same, shared among every run of the report that used those features
     trainable_params: float  # mean over seeds (the same for every seed unless the model changed)
     test_by_seed: dict[int, float]
     setting: str | None  # the setting chosen on dev (--select-on-dev), "" when only one was run; else None
 
+    @property
+    def run_seconds(self) -> float:
+        """What one run costs on its own: training plus its features, whoever computed them first."""
+        return self.train_seconds + self.feature_seconds
+
 
 @dataclass(frozen=True)
-class PairedTest:
-    """Paired t-test over the seeds both strategies ran."""
+class RunScores:
+    """A run's test predictions rescored: every metric on the full test set and under each resample."""
 
-    n_pairs: int
-    p_value: float | None  # None with < 2 pairs, or when every paired score is identical (t undefined)
-
-    @property
-    def beyond_seed_noise(self) -> bool | None:
-        return None if self.p_value is None else self.p_value < SIGNIFICANCE_LEVEL
+    test_set: str  # digest of the test set's ids and gold labels
+    unit: str
+    units: int
+    full: dict[str, float]  # metric -> score ×100, the main metric first
+    resampled: dict[str, np.ndarray]  # metric -> (resamples,)
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """One strategy against the baseline within one row."""
+    """One strategy against the baseline within one row, over their valid pairs of seeds."""
 
     strategy: str
     baseline: str
-    delta: float  # strategy − baseline, of the test means
-    paired: PairedTest
-    seconds_ratio: float | None  # mean run time, strategy / baseline; None when the baseline's is 0
+    pairs: int  # seeds compared
+    left_out: tuple[str, ...]  # one line per pair of seeds not compared, saying what differed
+    delta: float | None  # mean paired difference of the main metric; None without a valid pair
+    intervals: dict[str, Interval]  # metric -> interval, the main metric first; empty without predictions
+    no_interval: str  # why there are no intervals ("" when there are)
+    seconds_ratio: float | None  # run seconds (training + one-off features), strategy / baseline
     params_ratio: float | None  # trainable parameters, strategy / baseline; None when the baseline has none
+    p_adjusted: float | None = None  # Holm over every comparison's main-metric p-value in the report
 
     @property
-    def winner(self) -> str:
-        """The strategy with the higher test mean; "tie" when Δ is 0.00 at the precision the table shows."""
-        rounded = round(self.delta, 2)
-        return "tie" if rounded == 0 else (self.strategy if rounded > 0 else self.baseline)
+    def main(self) -> Interval | None:
+        return next(iter(self.intervals.values()), None)
+
+    @property
+    def verdict(self) -> str:
+        """Who is better, only where the Holm-adjusted interval says so."""
+        if self.main is None or self.p_adjusted is None:
+            return "no interval"
+        if self.p_adjusted < SIGNIFICANCE_LEVEL:
+            return f"{self.strategy if self.main.delta > 0 else self.baseline} better"
+        return "not resolved (only before Holm)" if self.main.excludes_zero else "not resolved"
 
 
 @dataclass(frozen=True)
@@ -76,8 +97,10 @@ class Row:
     metric: str
     model: str
     train_size: int
+    family: str
     sides: dict[str, SideSummary]  # the strategies run for this row, in strategy_order
-    comparisons: dict[str, Comparison]  # per strategy other than the baseline; empty without a baseline run
+    comparisons: dict[str, Comparison] = field(default_factory=dict)  # per strategy other than the baseline
+    unit: str = ""  # what the bootstrap resampled on this row's test set, "" without predictions
 
     def side(self, strategy: str) -> SideSummary | None:
         return self.sides.get(strategy)
@@ -85,23 +108,33 @@ class Row:
     def comparison(self, strategy: str) -> Comparison | None:
         return self.comparisons.get(strategy)
 
+    @property
+    def curve(self) -> tuple[str, str, str, str]:
+        """The learning curve the row is a point of."""
+        return (self.task, self.dataset, self.metric, self.model)
 
-def build_rows(runs: list[RunResult]) -> list[Row]:
+
+def build_rows(runs: list[RunResult], resamples: int = RESAMPLES) -> list[Row]:
     """Rows sorted by task, dataset, metric, model and train size, so the output never depends on file order."""
+    scores = score_runs(runs, resamples)
+    amortised = amortised_feature_seconds(runs)
     by_row: dict[tuple, dict[str, list[RunResult]]] = defaultdict(lambda: defaultdict(list))
     for run in runs:
         by_row[run.row][run.strategy].append(run)
     rows = []
     for key, by_strategy in sorted(by_row.items()):
-        sides = {strategy: summarise(by_strategy[strategy]) for strategy in strategy_order(by_strategy)}
-        baseline = sides.get(BASELINE)
-        comparisons = {} if baseline is None else {
-            strategy: compare(strategy, side, baseline) for strategy, side in sides.items() if strategy != BASELINE}
-        rows.append(Row(*key, sides, comparisons))
-    return rows
+        sides = {strategy: summarise(by_strategy[strategy], amortised) for strategy in strategy_order(by_strategy)}
+        comparisons = {} if BASELINE not in sides else {
+            strategy: compare(key, strategy, by_strategy[strategy], by_strategy[BASELINE], sides, scores)
+            for strategy in sides if strategy != BASELINE}
+        units = {scores[run.path].unit for group in by_strategy.values() for run in group
+                 if isinstance(scores[run.path], RunScores)}
+        family = by_strategy[next(iter(sides))][0].family
+        rows.append(Row(*key, family, sides, comparisons, ", ".join(sorted(units))))
+    return _holm_adjusted(rows)
 
 
-def summarise(runs: list[RunResult]) -> SideSummary:
+def summarise(runs: list[RunResult], amortised: dict) -> SideSummary:
     runs = sorted(runs, key=lambda run: run.seed)
     test = np.array([run.test for run in runs])
     return SideSummary(
@@ -110,35 +143,115 @@ def summarise(runs: list[RunResult]) -> SideSummary:
         test_std=float(test.std(ddof=1)) if len(runs) > 1 else None,
         dev_mean=float(np.mean([run.dev for run in runs])),
         train_seconds=float(np.mean([run.train_seconds for run in runs])),
+        feature_seconds=float(np.mean([run.features.one_off for run in runs])),
+        feature_seconds_amortised=float(np.mean([amortised[run.path] for run in runs])),
         trainable_params=float(np.mean([run.trainable_params for run in runs])),
         test_by_seed={run.seed: run.test for run in runs},
         setting=runs[0].setting,  # selection keeps one setting per side, so every run has the same
     )
 
 
-def compare(strategy: str, side: SideSummary, baseline: SideSummary) -> Comparison:
-    return Comparison(
-        strategy=strategy,
-        baseline=BASELINE,
-        delta=side.test_mean - baseline.test_mean,
-        paired=paired_test(baseline, side),
-        seconds_ratio=_ratio(side.train_seconds, baseline.train_seconds),
-        params_ratio=_ratio(side.trainable_params, baseline.trainable_params),
-    )
+def amortised_feature_seconds(runs: list[RunResult]) -> dict:
+    """Per run: each of its features' cost divided among the report's runs that used the same features."""
+    users: dict[str, int] = defaultdict(int)
+    for run in runs:
+        for key, _ in run.features.costs or ():
+            users[key] += 1
+    return {run.path: run.features.recorded_seconds if run.features.costs is None
+            else sum(seconds / users[key] for key, seconds in run.features.costs) for run in runs}
+
+
+def score_runs(runs: list[RunResult], resamples: int) -> dict:
+    """Per run: its RunScores, or why its predictions could not be rescored. Runs on one test set share
+    every draw of units."""
+    scores: dict = {}
+    by_test_set: dict[tuple, list] = defaultdict(list)
+    for run in runs:
+        try:
+            test_set = read_test_set(run.path, run.test_predictions, run.metric, run.test)
+        except PredictionsError as error:
+            scores[run.path] = str(error)
+            continue
+        by_test_set[(run.task, run.dataset, run.metric, test_set.digest)].append((run, test_set))
+    for identity, group in sorted(by_test_set.items()):
+        units = len(group[0][1].units)
+        metrics = [metric for _, test_set in group for metric in test_set.metrics.values()]
+        resampled = iter(resampled_scores(metrics, units, resamples, identity))
+        full = iter(float(metric(np.ones((1, units)))[0]) for metric in metrics)
+        for run, test_set in group:
+            names = list(test_set.metrics)
+            scores[run.path] = RunScores(test_set.digest, test_set.unit, units,
+                                         {name: next(full) for name in names},
+                                         {name: next(resampled) for name in names})
+    return scores
+
+
+def pair_differences(strategy_run: RunResult, baseline_run: RunResult, scores: dict) -> list[str]:
+    """What the two runs of one seed do not share, by name; empty for a valid pair."""
+    differing = [name for name, value in strategy_run.identity.items()
+                 if value != baseline_run.identity.get(name)]
+    test_sets = {getattr(scores[run.path], "test_set", None) for run in (strategy_run, baseline_run)}
+    if len(test_sets) > 1 and None not in test_sets:
+        differing.append("test set")
+    return differing
+
+
+def compare(row_key: tuple, strategy: str, runs: list[RunResult], baseline_runs: list[RunResult],
+            sides: dict[str, SideSummary], scores: dict) -> Comparison:
+    own, base = ({run.seed: run for run in group} for group in (runs, baseline_runs))
+    pairs, left_out = [], []
+    for seed in sorted(own.keys() & base.keys()):
+        differing = pair_differences(own[seed], base[seed], scores)
+        if differing:
+            left_out.append(f"seed {seed}: {', '.join(differing)} differ{'s' if len(differing) == 1 else ''}")
+        else:
+            pairs.append((own[seed], base[seed]))
+    side, baseline = sides[strategy], sides[BASELINE]
+    delta = float(np.mean([mine.test - theirs.test for mine, theirs in pairs])) if pairs else None
+    intervals, no_interval = _intervals(row_key, strategy, pairs, scores)
+    return Comparison(strategy, BASELINE, len(pairs), tuple(left_out), delta, intervals, no_interval,
+                      _ratio(side.run_seconds, baseline.run_seconds),
+                      _ratio(side.trainable_params, baseline.trainable_params))
+
+
+def _intervals(row_key: tuple, strategy: str, pairs: list, scores: dict) -> tuple[dict[str, Interval], str]:
+    if not pairs:
+        return {}, "no pair of seeds to compare"
+    unscored = [scores[run.path] for pair in pairs for run in pair if not isinstance(scores[run.path], RunScores)]
+    if unscored:
+        return {}, unscored[0]
+    task, dataset, metric, model, _ = row_key
+    seeds = tuple(mine.seed for mine, _ in pairs)
+    identity = (task, dataset, metric, model, strategy, seeds)  # not the size: curves resample seeds alike
+    intervals = {}
+    for name in scores[pairs[0][0].path].full:
+        observed = np.array([scores[mine.path].full[name] - scores[theirs.path].full[name] for mine, theirs in pairs])
+        resampled = np.stack([scores[mine.path].resampled[name] - scores[theirs.path].resampled[name]
+                              for mine, theirs in pairs])
+        intervals[name] = paired_interval(observed, resampled, identity)
+    return intervals, ""
 
 
 def _ratio(value: float, reference: float) -> float | None:
     return None if reference == 0 else value / reference
 
 
-def paired_test(baseline: SideSummary, other: SideSummary) -> PairedTest:
-    """ttest_rel(other, baseline) over the seeds both ran."""
-    seeds = sorted(baseline.test_by_seed.keys() & other.test_by_seed.keys())
-    if len(seeds) < 2:
-        return PairedTest(n_pairs=len(seeds), p_value=None)
-    with warnings.catch_warnings():
-        # Identical paired differences make scipy warn about precision loss; the nan/0 it returns is handled.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        result = ttest_rel([other.test_by_seed[s] for s in seeds], [baseline.test_by_seed[s] for s in seeds])
-    p_value = float(result.pvalue)
-    return PairedTest(n_pairs=len(seeds), p_value=None if np.isnan(p_value) else p_value)
+def _holm_adjusted(rows: list[Row]) -> list[Row]:
+    """The rows with every comparison's Holm-adjusted p-value, over all comparisons with an interval."""
+    comparisons = [(row, name, comparison) for row in rows for name, comparison in row.comparisons.items()]
+    adjusted = iter(holm([comparison.main.p_value if comparison.main else None for _, _, comparison in comparisons]))
+    for row, name, comparison in comparisons:
+        row.comparisons[name] = replace(comparison, p_adjusted=next(adjusted))
+    return rows
+
+
+def crossovers(rows: Iterable[Row]) -> dict[tuple, Crossover]:
+    """Per learning curve and strategy measured at two sizes or more with intervals: where it overtakes the
+    baseline for good."""
+    points: dict[tuple, list[tuple[int, Interval]]] = defaultdict(list)
+    for row in rows:
+        for strategy, comparison in row.comparisons.items():
+            if comparison.main is not None:
+                points[(*row.curve, strategy)].append((row.train_size, comparison.main))
+    return {key: crossover([size for size, _ in curve], [interval for _, interval in curve])
+            for key, curve in sorted(points.items()) if len(curve) > 1}

@@ -44,7 +44,7 @@ from ..data.squad import (ALIGNMENT_PROBLEMS, OUTSIDE_CONTEXT, Article, Paragrap
 from ..data.tokenize import tokenize, tokenize_with_offsets
 from .base import Example, Splits, Task, TaskModel
 from .layers import MaskedBiLSTM
-from .squad_metric import squad_scores
+from ..metrics.squad import squad_scores
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,204 @@
+"""A run's test predictions, reduced to what each of its metrics needs per resampling unit.
+
+The bootstrap resamples units, not lines: a unit is what can be drawn independently of the others.
+
+    tagging         the sentence; entity F1 = 2·TP / (predicted + gold entities), summed over the drawn
+                    sentences (so F1 is recomputed on every resample, never averaged per sentence);
+                    precision and recall alike; POS accuracy = correct tokens / tokens
+    classification  the example; accuracy = correct / examples
+    span QA         the article (the questions on one passage are not independent); F1 and exact match are
+                    sums over the drawn articles' questions / their number of questions
+    sentence pairs  the pair; Pearson and Spearman of the drawn pairs (ties in Spearman take mid-ranks,
+                    as scipy.stats.spearmanr does)
+
+A resample is given as weights: how many times each unit was drawn, one row per resample. Every metric is
+computed for all rows at once, so thousands of resamples cost a few matrix products.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from seqeval.metrics.sequence_labeling import get_entities
+
+from ..metrics.squad import best_over_golds, exact_match, token_f1
+
+SPLIT = "test"
+TOLERANCE = 1e-3  # the predictions must give result.json's score to this many points (×100)
+
+
+class PredictionsError(ValueError):
+    """A run's predictions cannot be rescored; the message names the file and says why."""
+
+
+# weights (R, units) -> score ×100 for each of the R resamples
+Metric = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """score = 100 · Σ weight·numerator / Σ weight·denominator (0 where the denominator is 0)."""
+
+    numerator: np.ndarray
+    denominator: np.ndarray
+
+    def __call__(self, weights: np.ndarray) -> np.ndarray:
+        numerator, denominator = weights @ self.numerator, weights @ self.denominator
+        return 100 * np.divide(numerator, denominator, out=np.zeros(len(weights)), where=denominator > 0)
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """Pearson (or Spearman: Pearson of mid-ranks) of gold and predicted scores over the weighted pairs."""
+
+    gold: np.ndarray
+    pred: np.ndarray
+    ranked: bool
+
+    def __call__(self, weights: np.ndarray) -> np.ndarray:
+        weights = weights.astype(float)
+        gold, pred = (_weighted_midranks(v, weights) if self.ranked else np.broadcast_to(v, weights.shape)
+                      for v in (self.gold, self.pred))
+        total = weights.sum(axis=1, keepdims=True)
+        centred_gold = gold - (weights * gold).sum(axis=1, keepdims=True) / total
+        centred_pred = pred - (weights * pred).sum(axis=1, keepdims=True) / total
+        covariance = (weights * centred_gold * centred_pred).sum(axis=1)
+        spread = np.sqrt((weights * centred_gold**2).sum(axis=1) * (weights * centred_pred**2).sum(axis=1))
+        return 100 * np.divide(covariance, spread, out=np.zeros(len(weights)), where=spread > 0)
+
+
+def _weighted_midranks(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(R, n) ranks of each unit's value within each resample, a unit drawn k times counting k times and
+    tied values sharing the mean of their ranks."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # first position of each distinct value
+    group = np.empty(len(values), dtype=int)
+    group[order] = np.cumsum(np.r_[True, ordered[1:] != ordered[:-1]]) - 1
+    counts = np.add.reduceat(weights[:, order], starts, axis=1)  # (R, distinct values)
+    midranks = np.cumsum(counts, axis=1) - (counts - 1) / 2
+    return midranks[:, group]
+
+
+@dataclass(frozen=True)
+class TestSet:
+    """One run's scored test predictions: the units, and each metric as a function of unit weights."""
+
+    path: Path
+    unit: str  # what one unit is: "sentence", "example", "article", "question" or "pair"
+    units: tuple[str, ...]  # sorted unit ids: two runs on one test set have the same
+    digest: str  # ids and gold labels of every line: equal digests are the same test set
+    metrics: dict[str, Metric]  # the main metric first
+
+
+def read_test_set(result_file: Path, predictions: str | None, metric: str, recorded: float) -> TestSet:
+    """The run's test predictions (`predictions`: their file, relative to the run's folder), checked to give
+    the score its result.json records."""
+    path = _predictions_path(result_file, predictions)
+    rows = _read_rows(path)
+    try:
+        unit, units, metrics = _scored(metric, rows)
+    except (KeyError, TypeError, ValueError) as error:
+        raise PredictionsError(f"{path}: cannot be scored as {metric!r} ({error})") from None
+    test_set = TestSet(path, unit, units, _digest(rows), metrics)
+    rescored = float(metrics[metric](np.ones((1, len(units))))[0])
+    if abs(rescored - recorded) > TOLERANCE:
+        raise PredictionsError(f"{path}: the predictions give {metric} {rescored:.4f}, result.json records "
+                               f"{recorded:.4f}")
+    return test_set
+
+
+def _predictions_path(result_file: Path, relative: str | None) -> Path:
+    if not isinstance(relative, str):
+        raise PredictionsError(f"{result_file}: no {SPLIT} predictions file is named ('predictions.{SPLIT}')")
+    path = (result_file.parent / relative).resolve()
+    if not path.is_relative_to(result_file.parent.resolve()):
+        raise PredictionsError(f"{result_file}: 'predictions.{SPLIT}' points outside the run's folder")
+    return path
+
+
+def _read_rows(path: Path) -> list[dict]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise PredictionsError(f"{path}: not readable ({error})") from None
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise PredictionsError(f"{path}, line {number}: not JSON ({error.msg})") from None
+        if not isinstance(row, dict) or not {"id", "gold", "pred"} <= row.keys():
+            raise PredictionsError(f"{path}, line {number}: expected an object with 'id', 'gold' and 'pred'")
+        rows.append(row)
+    if not rows:
+        raise PredictionsError(f"{path}: empty")
+    return rows
+
+
+def _digest(rows: list[dict]) -> str:
+    lines = sorted(json.dumps([row["id"], row["gold"]], sort_keys=True) for row in rows)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+
+
+def _scored(metric: str, rows: list[dict]) -> tuple[str, tuple[str, ...], dict[str, Metric]]:
+    """(what a unit is, the sorted unit ids, every metric of the task's family with `metric` first)."""
+    sequences = isinstance(rows[0]["gold"], list) and isinstance(rows[0]["pred"], list)
+    if metric in ("pearson", "spearman"):
+        unit, units, sums = "pair", *_unit_sums(rows, "id", lambda row: (float(row["gold"]), float(row["pred"])))
+        gold, pred = sums.T
+        metrics = {"pearson": Correlation(gold, pred, ranked=False), "spearman": Correlation(gold, pred, ranked=True)}
+    elif sequences and metric == "f1":
+        unit, units, sums = "sentence", *_unit_sums(rows, "id", _entity_counts)
+        correct, predicted, gold = sums.T
+        metrics = {"f1": Ratio(2 * correct, predicted + gold), "precision": Ratio(correct, predicted),
+                   "recall": Ratio(correct, gold)}
+    elif sequences and metric == "accuracy":
+        unit, units, sums = "sentence", *_unit_sums(rows, "id", _correct_tokens)
+        metrics = {"accuracy": Ratio(*sums.T)}
+    elif metric == "f1":  # span QA: gold holds a question's answer texts, pred one text or null
+        unit = "article" if all("article" in row for row in rows) else "question"
+        units, sums = _unit_sums(rows, "article" if unit == "article" else "id", _answer_scores)
+        f1, exact, questions = sums.T
+        metrics = {"f1": Ratio(f1, questions), "exact_match": Ratio(exact, questions)}
+    elif metric == "accuracy":
+        unit, units, sums = "example", *_unit_sums(rows, "id", lambda row: (row["gold"] == row["pred"], 1))
+        metrics = {"accuracy": Ratio(*sums.T)}
+    else:
+        raise ValueError(f"no resampling rule for the metric {metric!r}")
+    return unit, units, {metric: metrics[metric]} | metrics
+
+
+def _unit_sums(rows: list[dict], key: str, parts: Callable[[dict], tuple]) -> tuple[tuple[str, ...], np.ndarray]:
+    """The sorted unit ids and, per unit, the sum of `parts` over its rows; ids are unique unless a unit is a
+    group (an article)."""
+    sums: dict[str, np.ndarray] = {}
+    for row in rows:
+        unit, values = str(row[key]), np.asarray(parts(row), dtype=float)
+        if key == "id" and unit in sums:
+            raise ValueError(f"two lines share the id {unit!r}")
+        sums[unit] = sums[unit] + values if unit in sums else values
+    units = tuple(sorted(sums))
+    return units, np.array([sums[unit] for unit in units])
+
+
+def _entity_counts(row: dict) -> tuple[int, int, int]:
+    """(correct, predicted, gold) entities of one sentence, read as seqeval's default (conlleval) mode does."""
+    if len(row["gold"]) != len(row["pred"]):
+        raise ValueError(f"line {row['id']!r} has {len(row['gold'])} gold tags but {len(row['pred'])} predicted")
+    gold, pred = set(get_entities(list(row["gold"]))), set(get_entities(list(row["pred"])))
+    return len(gold & pred), len(pred), len(gold)
+
+
+def _correct_tokens(row: dict) -> tuple[int, int]:
+    return sum(g == p for g, p in zip(row["gold"], row["pred"], strict=True)), len(row["gold"])
+
+
+def _answer_scores(row: dict) -> tuple[float, float, int]:
+    """(F1, exact match, 1 question) of one question: its best over the gold answers."""
+    return (best_over_golds(token_f1, row["pred"], row["gold"]), best_over_golds(exact_match, row["pred"], row["gold"]),
+            1)
