@@ -110,6 +110,7 @@ def test_token_accuracy_counts_tokens_of_the_drawn_sentences(tmp_path):
     ('{"id": "a", "gold": "x", "pred": "x"}\n{"id": "a", "gold": "y", "pred": "y"}\n', 100.0,
      "two lines share the id 'a'"),
     ("not json\n", 100.0, "line 1: not JSON"),
+    ('{"id": "a", "gold": "x", "pred": "x"}\n{"id": "b", "gold": "x", "pred": "x"}, 3\n', 100.0, "line 2: not JSON"),
 ])
 def test_predictions_that_cannot_be_rescored_are_named(tmp_path, content, recorded, message):
     (tmp_path / "test.jsonl").write_text(content, encoding="utf-8")
@@ -242,6 +243,8 @@ def test_a_planted_study_gives_intervals_holm_verdicts_crossover_and_guide(tmp_p
     md = (tmp_path / "report" / "comparison.md").read_text()
     assert "### classification" in md and "n=1,000: **finetune** is better than feature_ensemble by +12.00 [" in md
     assert "n=100: no strategy is shown better than feature_ensemble (finetune " in md
+    assert "![Difference with its interval: sst5](figures/difference_sst5.png)" in md
+    assert (tmp_path / "report" / "figures" / "difference_sst5.png").read_bytes().startswith(b"\x89PNG")
     intervals = list(csv.DictReader(io.StringIO((tmp_path / "report" / "intervals.csv").read_text())))
     assert [(line["train_size"], line["metric"], line["unit"]) for line in intervals] == [
         ("100", "accuracy", "example"), ("1000", "accuracy", "example")]

@@ -185,7 +185,7 @@ def test_f1_counts_repeated_tokens_as_a_multiset():
     assert token_f1("Panthers", "Carolina") == 0.0
 
 
-def test_best_over_golds_unanswered_and_empty_predictions():
+def test_each_question_takes_its_best_gold_and_unanswered_or_empty_predictions_score_0():
     golds = [["Panthers", "Carolina Panthers", "the Carolina Panthers"],  # EM 1 (3rd gold), F1 1
              ["Carolina Panthers"],  # "Carolina": EM 0, F1 = 2 * 1 * 1/2 / (3/2) = 2/3
              ["Santa Clara"],  # unanswered: 0 and 0

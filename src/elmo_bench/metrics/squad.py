@@ -13,13 +13,15 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import Optional
 
 _PUNCTUATION = set(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 
+@lru_cache(maxsize=1 << 17)  # the report rescores every run of a test set: the same answers come back each time
 def normalize_answer(text: str) -> str:
     text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
     return " ".join(_ARTICLES.sub(" ", text).split())
@@ -30,7 +32,10 @@ def exact_match(prediction: str, gold: str) -> float:
 
 
 def token_f1(prediction: str, gold: str) -> float:
-    predicted, expected = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    return _normalized_f1(normalize_answer(prediction).split(), normalize_answer(gold).split())
+
+
+def _normalized_f1(predicted: list[str], expected: list[str]) -> float:
     shared = sum((Counter(predicted) & Counter(expected)).values())
     if shared == 0:
         return 0.0
@@ -38,10 +43,19 @@ def token_f1(prediction: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def best_over_golds(metric: Callable[[str, str], float], prediction: Optional[str], golds: Sequence[str]) -> float:
-    if prediction is None:  # unanswered
-        return 0.0
-    return max(metric(prediction, gold) for gold in golds)
+def question_scores(prediction: Optional[str], golds: Sequence[str]) -> tuple[float, float]:
+    """(exact match, F1) of one question: each the best over its gold answers; (0, 0) when unanswered."""
+    return _question_scores(prediction, tuple(golds))
+
+
+@lru_cache(maxsize=1 << 17)  # runs of one test set often give a question the same answer
+def _question_scores(prediction: Optional[str], golds: tuple[str, ...]) -> tuple[float, float]:
+    if prediction is None:
+        return 0.0, 0.0
+    predicted = normalize_answer(prediction)
+    expected = [normalize_answer(gold) for gold in golds]
+    return (max(float(predicted == answer) for answer in expected),
+            max(_normalized_f1(predicted.split(), answer.split()) for answer in expected))
 
 
 def squad_scores(golds: Sequence[Sequence[str]], predictions: Sequence[Optional[str]]) -> dict[str, float]:
@@ -50,8 +64,6 @@ def squad_scores(golds: Sequence[Sequence[str]], predictions: Sequence[Optional[
         raise ValueError(f"{len(golds)} questions but {len(predictions)} predictions")
     if not golds:
         return {"exact_match": 0.0, "f1": 0.0}
-    total = len(golds)
-    return {
-        "exact_match": sum(best_over_golds(exact_match, p, g) for g, p in zip(golds, predictions)) / total,
-        "f1": sum(best_over_golds(token_f1, p, g) for g, p in zip(golds, predictions)) / total,
-    }
+    scores = [question_scores(prediction, gold) for gold, prediction in zip(golds, predictions)]
+    return {"exact_match": sum(exact for exact, _ in scores) / len(scores),
+            "f1": sum(f1 for _, f1 in scores) / len(scores)}

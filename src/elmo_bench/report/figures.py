@@ -19,7 +19,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import NullLocator
 
 from .load import RunResult
-from .table import BASELINE, Row, strategy_order
+from .table import BASELINE, Comparison, Row, strategy_order
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,42 @@ def learning_curve(task: str, runs: list[RunResult], styles: dict[str, Style], p
     axes.set_title(f"{task} ({datasets}): learning curve")
     axes.grid(alpha=0.3)
     axes.legend(title="band: min–max over seeds; dots: seeds", title_fontsize="small", fontsize="small")
+    return _save(figure, path)
+
+
+def differences(task: str, rows: list[Row], styles: dict[str, Style], path: Path) -> Path | None:
+    """Δ vs the baseline by train size with its 95% interval, one line per strategy and model; a filled marker
+    where the Holm-adjusted verdict names a winner. None when no comparison of the task has an interval."""
+    curves: dict[tuple[str, str], list[tuple[int, Comparison]]] = defaultdict(list)
+    for row in rows:
+        for strategy, comparison in row.comparisons.items():
+            if comparison.main is not None:
+                curves[(strategy, row.model)].append((row.train_size, comparison))
+    if not curves:
+        return None
+    figure = Figure(figsize=(6.4, 4.2))
+    axes = figure.subplots()
+    models = sorted({model for _, model in curves})
+    for index, ((strategy, model), points) in enumerate(sorted(curves.items())):
+        dodge = 1 + 0.04 * (index - (len(curves) - 1) / 2)  # side by side on the log axis, so bars never overlap
+        sizes = [size * dodge for size, _ in points]
+        deltas = np.array([comparison.main.delta for _, comparison in points])
+        spans = np.array([[delta - c.main.low, c.main.high - delta] for delta, (_, c) in zip(deltas, points)]).T
+        style = styles[strategy]
+        linestyle = MODEL_LINESTYLES[models.index(model) % len(MODEL_LINESTYLES)]
+        label = strategy if len(models) == 1 else f"{strategy} · {model}"
+        axes.errorbar(sizes, deltas, yerr=spans, color=style.colour, linestyle=linestyle, capsize=3, label=label)
+        for size, delta, (_, comparison) in zip(sizes, deltas, points):
+            resolved = comparison.verdict.endswith(" better")
+            axes.scatter(size, delta, marker=style.marker, s=40, zorder=3, edgecolor=style.colour,
+                         color=style.colour if resolved else "white")
+    axes.axhline(0, color="0.3", linewidth=0.8)
+    _log_x_with_size_ticks(axes, sorted({row.train_size for row in rows}))
+    axes.set_xlabel("training examples (log scale)")
+    axes.set_ylabel(f"Δ vs {BASELINE} (test, ×100)")
+    axes.set_title(f"{task}: difference with its 95% interval")
+    axes.grid(alpha=0.3)
+    axes.legend(title="filled: resolved after Holm", title_fontsize="small", fontsize="small")
     return _save(figure, path)
 
 
@@ -174,9 +210,14 @@ def draw_all(runs: list[RunResult], rows: list[Row], folder: Path) -> list[tuple
     by_task: dict[str, list[RunResult]] = defaultdict(list)
     for run in runs:
         by_task[run.task].append(run)
-    drawn = [(f"Learning curve: {task}",
-              learning_curve(task, task_runs, styles, folder / _file_name("learning_curve", task)))
-             for task, task_runs in sorted(by_task.items())]
+    drawn = []
+    for task, task_runs in sorted(by_task.items()):
+        drawn.append((f"Learning curve: {task}",
+                      learning_curve(task, task_runs, styles, folder / _file_name("learning_curve", task))))
+        task_rows = [row for row in rows if row.task == task]
+        gaps = differences(task, task_rows, styles, folder / _file_name("difference", task))
+        if gaps is not None:
+            drawn.append((f"Difference with its interval: {task}", gaps))
     mix = scalar_mix(runs, styles, folder / "scalar_mix.png")
     if mix is not None:
         drawn.append(("Scalar-mix layer weights", mix))
