@@ -80,15 +80,21 @@ def learning_curve(task: str, runs: list[RunResult], styles: dict[str, Style], p
                               linewidth=0)
             axes.scatter([run.train_size for run in group], [run.test for run in group], color=colour, s=14,
                          alpha=0.6, zorder=3)
-    _log_x_with_size_ticks(axes, sorted({run.train_size for run in runs}))
     metrics = "/".join(sorted({run.metric for run in runs}))
     datasets = "/".join(sorted({run.dataset for run in runs}))
-    axes.set_xlabel("training examples (log scale)")
-    axes.set_ylabel(f"test {metrics} (×100)")
-    axes.set_title(f"{task} ({datasets}): learning curve")
-    axes.grid(alpha=0.3)
-    axes.legend(title="band: min–max over seeds; dots: seeds", title_fontsize="small", fontsize="small")
+    _label_size_axes(axes, sorted({run.train_size for run in runs}), f"test {metrics} (×100)",
+                     f"{task} ({datasets}): learning curve", "band: min–max over seeds; dots: seeds")
     return _save(figure, path)
+
+
+def _label_size_axes(axes, sizes: list[int], ylabel: str, title: str, legend_title: str) -> None:
+    """Training size on a log x axis, the labels, a grid and the legend: the same on every per-size figure."""
+    _log_x_with_size_ticks(axes, sizes)
+    axes.set_xlabel("training examples (log scale)")
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend(title=legend_title, title_fontsize="small", fontsize="small")
 
 
 def differences(task: str, rows: list[Row], styles: dict[str, Style], path: Path) -> Path | None:
@@ -118,12 +124,8 @@ def differences(task: str, rows: list[Row], styles: dict[str, Style], path: Path
             axes.scatter(size, delta, marker=style.marker, s=40, zorder=3, edgecolor=style.colour,
                          color=style.colour if resolved else "white")
     axes.axhline(0, color="0.3", linewidth=0.8)
-    _log_x_with_size_ticks(axes, sorted({row.train_size for row in rows}))
-    axes.set_xlabel("training examples (log scale)")
-    axes.set_ylabel(f"Δ vs {BASELINE} (test, ×100)")
-    axes.set_title(f"{task}: difference with its 95% interval")
-    axes.grid(alpha=0.3)
-    axes.legend(title="filled: resolved after Holm", title_fontsize="small", fontsize="small")
+    _label_size_axes(axes, sorted({row.train_size for row in rows}), f"Δ vs {BASELINE} (test, ×100)",
+                     f"{task}: difference with its 95% interval", "filled: resolved after Holm")
     return _save(figure, path)
 
 
