@@ -285,3 +285,16 @@ def test_the_report_is_byte_identical_on_rerun_and_a_row_does_not_depend_on_othe
     with_both = together.rows[1].comparison("finetune").main
     assert (alone.comparison("finetune").main.low, alone.comparison("finetune").main.high) == (with_both.low,
                                                                                                with_both.high)
+
+
+@pytest.mark.parametrize("resamples, borderline", [(2000, True), (100_000, False)])
+def test_a_verdict_the_resampling_could_flip_is_marked_borderline(resamples, borderline):
+    """p = 0.02 doubled by Holm to 0.04: its Monte Carlo error, 2·√(0.01·0.99/R) ×2 for Holm, reaches 0.05
+    within two errors at 2,000 resamples (0.018) and not at 100,000 (0.0025)."""
+    from elmo_bench.report.table import Comparison
+
+    interval = Interval(1.0, 0.2, 1.8, 0.02, np.zeros(resamples))
+    comparison = Comparison("finetune", "feature_ensemble", 3, (), 1.0, {"f1": interval}, "", None, None,
+                            p_adjusted=0.04)
+    assert comparison.winner == "finetune" and comparison.borderline is borderline
+    assert comparison.verdict == "finetune better" + ("; borderline, raise --resamples" if borderline else "")

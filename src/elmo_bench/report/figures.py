@@ -120,7 +120,7 @@ def differences(task: str, rows: list[Row], styles: dict[str, Style], path: Path
         label = strategy if len(models) == 1 else f"{strategy} · {model}"
         axes.errorbar(sizes, deltas, yerr=spans, color=style.colour, linestyle=linestyle, capsize=3, label=label)
         for size, delta, (_, comparison) in zip(sizes, deltas, points):
-            resolved = comparison.verdict.endswith(" better")
+            resolved = comparison.winner is not None
             axes.scatter(size, delta, marker=style.marker, s=40, zorder=3, edgecolor=style.colour,
                          color=style.colour if resolved else "white")
     axes.axhline(0, color="0.3", linewidth=0.8)

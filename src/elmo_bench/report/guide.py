@@ -40,12 +40,13 @@ def _advice(row: Row) -> str:
         return f"no {BASELINE} run, nothing to compare."
     if not compared:
         return "no comparison with an interval (see the section on comparisons without one)."
-    better = sorted((s for s, c in compared.items() if c.verdict == f"{s} better"), key=lambda s: -compared[s].delta)
-    worse = [s for s, c in compared.items() if c.verdict == f"{BASELINE} better"]
-    worse_note = "".join(f" {s} is worse: {format_interval(compared[s].main)}." for s in worse)
+    better = sorted((s for s, c in compared.items() if c.winner == s), key=lambda s: -compared[s].delta)
+    worse = [s for s, c in compared.items() if c.winner == BASELINE]
+    worse_note = "".join(f" {s} is worse: {format_interval(compared[s].main)}{_borderline(compared[s])}."
+                         for s in worse)
     if better:
         best = compared[better[0]]
-        return (f"**{better[0]}** is better than {BASELINE} by {format_interval(best.main)}, at "
+        return (f"**{better[0]}** is better than {BASELINE} by {format_interval(best.main)}{_borderline(best)}, at "
                 f"{_times(best)} its run time.{worse_note}")
     candidates = [BASELINE] + [s for s in compared if s not in worse]
     cheapest = min(candidates, key=lambda strategy: row.sides[strategy].run_seconds)
@@ -53,6 +54,10 @@ def _advice(row: Row) -> str:
     shown = f"no strategy is shown better than {BASELINE} ({unresolved})" if unresolved else (
         f"no strategy is shown better than {BASELINE}")
     return f"{shown}. Pick **{cheapest}**, the cheapest of those not shown worse.{worse_note}"
+
+
+def _borderline(comparison: Comparison) -> str:
+    return " (borderline: the resampling alone could flip it)" if comparison.borderline else ""
 
 
 def _times(comparison: Comparison) -> str:

@@ -32,7 +32,8 @@ STATISTICS_RULE = (
     "p is the interval inverted (the smallest two-sided level at which it would reach 0). "
     f"**Multiple comparisons:** the p-values of all comparisons in this report are adjusted by Holm's method; "
     f"the verdict names a winner only when the adjusted p < {SIGNIFICANCE_LEVEL}, and reads *not resolved* "
-    "otherwise (*only before Holm* when the unadjusted interval excludes 0). Not resolved means the data cannot "
+    "otherwise (*only before Holm* when the unadjusted interval excludes 0); *borderline* marks a verdict within "
+    "two Monte Carlo errors of the level, which more resamples would settle. Not resolved means the data cannot "
     "tell the strategies apart, not that they are equal: the interval shows how large a difference is still "
     "possible. With few seeds the seed level of the bootstrap is coarse and somewhat narrow."
 )

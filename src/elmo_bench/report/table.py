@@ -81,13 +81,28 @@ class Comparison:
         return next(iter(self.intervals.values()), None)
 
     @property
+    def winner(self) -> str | None:
+        """The better strategy where the Holm-adjusted p-value resolves the difference, else None."""
+        if self.main is None or self.p_adjusted is None or self.p_adjusted >= SIGNIFICANCE_LEVEL:
+            return None
+        return self.strategy if self.main.delta > 0 else self.baseline
+
+    @property
     def verdict(self) -> str:
         """Who is better, only where the Holm-adjusted interval says so."""
         if self.main is None or self.p_adjusted is None:
             return "no interval"
-        if self.p_adjusted < SIGNIFICANCE_LEVEL:
-            return f"{self.strategy if self.main.delta > 0 else self.baseline} better"
-        return "not resolved (only before Holm)" if self.main.excludes_zero else "not resolved"
+        if self.winner is not None:
+            verdict = f"{self.winner} better"
+        else:
+            verdict = "not resolved (only before Holm)" if self.main.excludes_zero else "not resolved"
+        return f"{verdict}; borderline, raise --resamples" if self.borderline else verdict
+
+    @property
+    def borderline(self) -> bool:
+        """The adjusted p lies within two Monte Carlo errors (scaled by Holm's factor) of the level."""
+        holm_factor = self.p_adjusted / self.main.p_value
+        return abs(self.p_adjusted - SIGNIFICANCE_LEVEL) < 2 * holm_factor * self.main.p_error
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -40,42 +41,81 @@ class PredictionsError(ValueError):
 Metric = Callable[[np.ndarray], np.ndarray]
 
 
+class LinearMetric(ABC):
+    """A metric of a few weighted sums over the units (weights @ columns), so that every such metric of every run
+    on one test set is resampled by one matrix product."""
+
+    @property
+    @abstractmethod
+    def columns(self) -> np.ndarray:
+        """(units, k): what is summed."""
+
+    @abstractmethod
+    def combine(self, sums: np.ndarray) -> np.ndarray:
+        """(R, k) weighted sums -> (R,) scores ×100."""
+
+    def __call__(self, weights: np.ndarray) -> np.ndarray:
+        return self.combine(weights.astype(float) @ self.columns)
+
+
 @dataclass(frozen=True)
-class Ratio:
+class Ratio(LinearMetric):
     """score = 100 · Σ weight·numerator / Σ weight·denominator (0 where the denominator is 0)."""
 
     numerator: np.ndarray
     denominator: np.ndarray
 
-    def __call__(self, weights: np.ndarray) -> np.ndarray:
-        numerator, denominator = weights @ self.numerator, weights @ self.denominator
-        return 100 * np.divide(numerator, denominator, out=np.zeros(len(weights)), where=denominator > 0)
+    @property
+    def columns(self) -> np.ndarray:
+        return np.stack([self.numerator, self.denominator], axis=1)
+
+    def combine(self, sums: np.ndarray) -> np.ndarray:
+        numerator, denominator = sums.T
+        return 100 * np.divide(numerator, denominator, out=np.zeros(len(sums)), where=denominator > 0)
 
 
 @dataclass(frozen=True)
-class Correlation:
-    """Pearson (or Spearman: Pearson of mid-ranks) of gold and predicted scores over the weighted pairs."""
+class Pearson(LinearMetric):
+    """Pearson's r of gold and predicted scores over the weighted pairs."""
 
     gold: np.ndarray
     pred: np.ndarray
-    ranked: bool
+
+    @property
+    def columns(self) -> np.ndarray:
+        return np.stack([self.gold, self.pred, self.gold**2, self.pred**2, self.gold * self.pred,
+                         np.ones_like(self.gold)], axis=1)
+
+    def combine(self, sums: np.ndarray) -> np.ndarray:
+        return _correlation(*sums.T)
+
+
+@dataclass(frozen=True)
+class Spearman:
+    """Spearman's rho: Pearson of the mid-ranks, which change with every resample."""
+
+    gold: np.ndarray
+    pred: np.ndarray
 
     def __call__(self, weights: np.ndarray) -> np.ndarray:
         weights = weights.astype(float)
-        total = weights.sum(axis=1)
-        if self.ranked:  # the ranks change with every resample: row-wise sums of products
-            gold, pred = _weighted_midranks(self.gold, weights), _weighted_midranks(self.pred, weights)
-            weighted_gold = weights * gold
-            sums = (weighted_gold.sum(axis=1), (weights * pred).sum(axis=1), np.einsum("ij,ij->i", weighted_gold, gold),
-                    np.einsum("ij,ij->i", weights * pred, pred), np.einsum("ij,ij->i", weighted_gold, pred))
-        else:  # fixed values: five weighted sums, each one matrix-vector product
-            sums = (weights @ self.gold, weights @ self.pred, weights @ self.gold**2, weights @ self.pred**2,
-                    weights @ (self.gold * self.pred))
-        gold_sum, pred_sum, gold_squares, pred_squares, products = sums
-        covariance = products - gold_sum * pred_sum / total
-        variances = np.maximum(gold_squares - gold_sum**2 / total, 0) * np.maximum(pred_squares - pred_sum**2 / total, 0)
-        spread = np.sqrt(variances)  # rounding can take a zero variance just below 0
-        return 100 * np.divide(covariance, spread, out=np.zeros(len(weights)), where=spread > 1e-12 * total)
+        # Every resample draws as many units as there are, so the weighted mean rank is (n + 1) / 2 exactly.
+        middle = (weights.shape[1] + 1) / 2
+        gold = _weighted_midranks(self.gold, weights) - middle
+        pred = _weighted_midranks(self.pred, weights) - middle
+        weighted_gold = weights * gold
+        covariance = np.einsum("ij,ij->i", weighted_gold, pred)
+        spread = np.sqrt(np.einsum("ij,ij->i", weighted_gold, gold) * np.einsum("ij,ij->i", weights * pred, pred))
+        return 100 * np.divide(covariance, spread, out=np.zeros(len(weights)), where=spread > 0)
+
+
+def _correlation(gold_sum, pred_sum, gold_squares, pred_squares, products, total) -> np.ndarray:
+    """Pearson's r ×100 from weighted sums; 0 where either side has no spread."""
+    covariance = products - gold_sum * pred_sum / total
+    # rounding can take a zero variance just below 0
+    variances = np.maximum(gold_squares - gold_sum**2 / total, 0) * np.maximum(pred_squares - pred_sum**2 / total, 0)
+    spread = np.sqrt(variances)
+    return 100 * np.divide(covariance, spread, out=np.zeros(len(total)), where=spread > 1e-12 * total)
 
 
 def _weighted_midranks(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -165,7 +205,7 @@ def _scored(metric: str, rows: list[dict]) -> tuple[str, tuple[str, ...], dict[s
     if metric in ("pearson", "spearman"):
         unit, units, sums = "pair", *_unit_sums(rows, "id", lambda row: (float(row["gold"]), float(row["pred"])))
         gold, pred = sums.T
-        metrics = {"pearson": Correlation(gold, pred, ranked=False), "spearman": Correlation(gold, pred, ranked=True)}
+        metrics = {"pearson": Pearson(gold, pred), "spearman": Spearman(gold, pred)}
     elif sequences and metric == "f1":
         unit, units, sums = "sentence", *_unit_sums(rows, "id", _entity_counts)
         correct, predicted, gold = sums.T
