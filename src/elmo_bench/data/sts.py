@@ -90,25 +90,28 @@ def attach_gold_scores(pairs: Sequence[ScoredPair], pairs_path: str | Path, gold
 
 
 def checked_pair(source: str | Path, number: int, sentence1: str, sentence2: str, score: str | float | None,
-                 score_range: tuple[float, float]) -> ScoredPair:
-    """A pair whose sentences are not blank and whose score (if any) is a number in `score_range`."""
+                 score_range: tuple[float, float], score_name: str = "score") -> ScoredPair:
+    """A pair whose sentences are not blank and whose score (if any) is a number in `score_range`; `score_name`
+    names the score in messages (e.g. with the config key of its column)."""
     for name, text in (("sentence1", sentence1), ("sentence2", sentence2)):
         if not isinstance(text, str):
             raise DataFormatError(source, number, f"{name} is a {type(text).__name__}, not a string")
         if not text.strip():
             raise DataFormatError(source, number, f"{name} is empty")
-    return ScoredPair(sentence1, sentence2, None if score is None else _score(source, number, score, score_range),
-                      number)
+    if score is None:
+        return ScoredPair(sentence1, sentence2, None, number)
+    return ScoredPair(sentence1, sentence2, _score(source, number, score, score_range, score_name), number)
 
 
-def _score(source, number: int, value: str | float, score_range: tuple[float, float]) -> float:
+def _score(source, number: int, value: str | float, score_range: tuple[float, float], name: str) -> float:
     low, high = score_range
     try:
         score = float(value)
     except (TypeError, ValueError):
-        raise DataFormatError(source, number, f"score {value!r} is not a number") from None
+        raise DataFormatError(source, number, f"{name} {value!r} is not a number") from None
     if not low <= score <= high:  # also catches nan
-        raise DataFormatError(source, number, f"score {score:g} is outside [{low:g}, {high:g}]")
+        raise DataFormatError(source, number, f"{name} {score:g} is outside [{low:g}, {high:g}] (task.min_score,"
+                                              " task.max_score)")
     return score
 
 

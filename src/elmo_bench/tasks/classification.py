@@ -186,8 +186,9 @@ class ClassificationTask(Task):
         rows = self._read_rows(paths["train"])
         if self.classes is None:
             self.classes = sorted({label for _, _, label in rows})
-        pool = self._labelled(rows, paths["train"], config.pool if config.train_file is None else "train")
-        details = {"pool": config.pool if config.train_file is None else "train_file", "pool_file": config.training_file}
+        own_file = config.train_file is not None
+        pool = self._labelled(rows, paths["train"], "train" if own_file else config.pool)
+        details = {"pool": "train_file" if own_file else config.pool, "pool_file": config.training_file}
         if "dev" in paths:
             train, dev = pool, self._file_examples(paths["dev"], "dev")
         else:
@@ -235,8 +236,9 @@ class ClassificationTask(Task):
         examples = []
         for line, tokens, label in rows:
             if label not in class_of:
-                raise DataFormatError(where, line, f"label {label!r} is not one of the classes ({', '.join(self.classes)};"
-                                                   " task.classes lists them, null = the training file's labels)")
+                raise DataFormatError(where, line, f"label {label!r} is not one of the classes"
+                                                   f" ({', '.join(self.classes)}; task.classes lists them, null = the"
+                                                   " training file's labels)")
             examples.append(Example(f"{prefix}-{line}", (tokens,), class_of[label]))
         return examples
 

@@ -192,7 +192,8 @@ class PairRegressionTask(Task):
         config = self.config
         columns = [table.column(getattr(config, key), f"task.{key}")
                    for key in ("sentence1_column", "sentence2_column", "score_column")]
-        return [checked_pair(table.path, row.line, *(column(row) for column in columns), self.score_range)
+        score_name = f"score (task.score_column={config.score_column})"
+        return [checked_pair(table.path, row.line, *(column(row) for column in columns), self.score_range, score_name)
                 for row in rows]
 
     def read_examples(self, path: Path, prefix: str) -> list[Example]:
@@ -216,7 +217,8 @@ class PairRegressionTask(Task):
     def _from_hub(self, dataset) -> Splits:
         config = self.config
         splits, details = self.hub_splits(dataset)
-        details |= {"test_gold": f"{config.hub_source}/{config.hub_splits.test}", "hub_score_scale": config.hub_score_scale}
+        details |= {"test_gold": f"{config.hub_source}/{config.hub_splits.test}",
+                    "hub_score_scale": config.hub_score_scale}
         return Splits(**splits, source=config.hub_source, details=details | self._counts(splits))
 
     def hub_examples(self, rows, where: str, prefix: str) -> list[Example]:

@@ -320,7 +320,8 @@ class SpanQATask(Task):
             record["counts"]["train"] = len(parts["train"])
         return parts, record
 
-    def _dealt_parts(self, dev_set: list[Article], source: str, own_test: bool) -> tuple[dict[str, list[Article]], dict]:
+    def _dealt_parts(self, dev_set: list[Article], source: str,
+                     own_test: bool) -> tuple[dict[str, list[Article]], dict]:
         """The official dev set's articles dealt into the parts the protocol takes from it (not test when
         task.test_file gives it)."""
         if self.config.protocol == "dev_split":
