@@ -295,9 +295,11 @@ def test_hub_references(text, reference):
 def test_extra_test_from_the_hub(trec_root, monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", lambda *args: datasets.DatasetDict({
         "test": datasets.Dataset.from_dict({"text": ["Who is she ?"], "label": ["HUM:ind"]})}))
-    splits = load([*TREC, "+task.extra_test.web=hub:someone/questions"], trec_root)
+    splits = load([*TREC, "task.max_tokens=2", "+task.extra_test.web=hub:someone/questions"], trec_root)
     assert splits.extra_test["web"].source == "hub:someone/questions@test"
-    assert [(e.id, e.label) for e in splits.extra_test["web"].examples] == [("extra_web-1", "HUM:ind")]
+    # cut to task.max_tokens like the task's own splits
+    assert [(e.id, e.texts, e.label) for e in splits.extra_test["web"].examples] == [
+        ("extra_web-1", (("Who", "is"),), "HUM:ind")]
     with pytest.raises(DataError, match=r"task\.extra_test\.web: .* has no split 'dev'"):
         load([*TREC, "+task.extra_test.web=hub:someone/questions@dev"], trec_root)
 

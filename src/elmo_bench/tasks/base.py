@@ -159,11 +159,16 @@ class Task(ABC):
         key, prefix = f"task.extra_test.{name}", f"extra_{name}"
         if is_hub_ref(location):
             reference = parse_hub_ref(location, key)
-            return ExtraTest(self.hub_examples(load_hub_split(reference, key), str(reference), prefix), str(reference))
+            examples = self.hub_examples(load_hub_split(reference, key), str(reference), prefix)
+            return ExtraTest(self.as_evaluated(examples), str(reference))
         path = Path(data_root) / location
         if not path.is_file():
             raise DataError(f"{key}: data file not found: {path}")
-        return ExtraTest(self.read_examples(path, prefix), str(path))
+        return ExtraTest(self.as_evaluated(self.read_examples(path, prefix)), str(path))
+
+    def as_evaluated(self, examples: list[Example]) -> list[Example]:
+        """Examples as the task's own splits are evaluated: a task that cuts long texts cuts these too."""
+        return examples
 
     @abstractmethod
     def read_examples(self, path: Path, prefix: str) -> list[Example]:

@@ -190,16 +190,13 @@ class ClassificationTask(Task):
         pool = self._labelled(rows, paths["train"], "train" if own_file else config.pool)
         details = {"pool": "train_file" if own_file else config.pool, "pool_file": config.training_file}
         if "dev" in paths:
-            train, dev = pool, self._file_examples(paths["dev"], "dev")
+            train, dev = pool, self.read_examples(paths["dev"], "dev")
         else:
             train, dev, details["dev_carve"] = self.carve_dev(pool)
-        return self._finish(train, dev, self._file_examples(paths["test"], "test"),
+        return self._finish(train, dev, self.read_examples(paths["test"], "test"),
                             ", ".join(str(path) for path in paths.values()), details)
 
     def read_examples(self, path: Path, prefix: str) -> list[Example]:
-        return self._truncate(self._file_examples(path, prefix))[0]
-
-    def _file_examples(self, path: Path, prefix: str) -> list[Example]:
         """Examples with ids `<prefix>-<line>`, so each one can be found in its file."""
         return self._labelled(self._read_rows(path), path, prefix)
 
@@ -289,6 +286,9 @@ class ClassificationTask(Task):
         details["label_counts"] = {split: {name: counts[split][name] for name in self.classes}
                                    for split in splits}
         return Splits(**splits, source=source, details=details)
+
+    def as_evaluated(self, examples: list[Example]) -> list[Example]:
+        return self._truncate(examples)[0]
 
     def _truncate(self, examples: list[Example]) -> tuple[list[Example], int]:
         """The examples with texts cut to max_tokens, and how many were longer."""
