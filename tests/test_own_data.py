@@ -91,6 +91,12 @@ def test_a_test_label_unseen_in_training_names_file_and_line(trec_root):
         load(TREC, trec_root)
 
 
+def test_a_training_file_of_one_label_is_refused(trec_root):
+    write(trec_root / "trec/train_5500.label", "HUM:ind Who ?\nHUM:ind Who else ?\n")
+    with pytest.raises(DataError, match=r"train_5500\.label: one label only \('HUM'\)"):
+        load([*TREC, "task.label_parts=1"], trec_root)
+
+
 def test_wrong_encoding_names_file_line_and_key(trec_root):
     with pytest.raises(DataFormatError, match=r"train_5500\.label:2: not valid utf-8.*task\.encoding"):
         load([*TREC, "task.encoding=utf-8"], trec_root)

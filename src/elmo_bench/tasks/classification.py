@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from ..config import ConfigError, check
 from ..data.agnews import clean_news_text, read_news_csv
-from ..data.errors import DataFormatError
+from ..data.errors import DataError, DataFormatError
 from ..data.hub import load_hub_dataset
 from ..data.labelled import label_prefix, labelled_rows, read_labelled_lines
 from ..data.sst import read_sst_trees
@@ -186,6 +186,8 @@ class ClassificationTask(Task):
         rows = self._read_rows(paths["train"])
         if self.classes is None:
             self.classes = sorted({label for _, _, label in rows})
+            if len(self.classes) < 2:
+                raise DataError(f"{paths['train']}: one label only ({self.classes[0]!r}); classification needs two")
         own_file = config.train_file is not None
         pool = self._labelled(rows, paths["train"], "train" if own_file else config.pool)
         details = {"pool": "train_file" if own_file else config.pool, "pool_file": config.training_file}
