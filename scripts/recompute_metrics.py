@@ -2,6 +2,8 @@
 
     python scripts/recompute_metrics.py outputs [more folders ...]
 
+Dev, test and every extra test set (result.json's `extra_test`) are checked.
+
 Scores come from the standard libraries, not from the code that trained the model: seqeval (default,
 conlleval-compatible mode) for entity F1, plain counting for accuracies, scipy for Pearson/Spearman,
 and the official SQuAD v1.1 rules for QA F1. Exits 1 if any cell disagrees by more than 1e-3.
@@ -52,20 +54,25 @@ def recompute(metric: str, rows: list[dict]) -> float:
     return 100 * sum(g == p for g, p in zip(gold, pred)) / len(rows)
 
 
+def scored_sets(result: dict) -> list[tuple[str, str, float, str]]:
+    """(name, metric, recorded score, predictions file) of dev, test and every extra test set with a score."""
+    sets = [(split, result["metric"], result[split], result["predictions"][split]) for split in ("dev", "test")]
+    sets += [(f"extra_test.{name}", extra["metric"], extra["score"], extra["predictions"])
+             for name, extra in result.get("extra_test", {}).items()]
+    return [entry for entry in sets if entry[2] is not None]
+
+
 def check(result_file: Path) -> list[str]:
     result = json.loads(result_file.read_text(encoding="utf-8"))
     problems = []
-    for split in ("dev", "test"):
-        if result[split] is None:
-            continue
-        path = result_file.parent / result["predictions"][split]
+    for name, metric, recorded, predictions in scored_sets(result):
+        path = result_file.parent / predictions
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-        value = recompute(result["metric"], rows)
-        status = "ok" if abs(value - result[split]) <= 1e-3 else "MISMATCH"
-        print(f"{status:8} {result_file.parent} {split} {result['metric']}: recorded {result[split]:.4f},"
-              f" recomputed {value:.4f}")
+        value = recompute(metric, rows)
+        status = "ok" if abs(value - recorded) <= 1e-3 else "MISMATCH"
+        print(f"{status:8} {result_file.parent} {name} {metric}: recorded {recorded:.4f}, recomputed {value:.4f}")
         if status != "ok":
-            problems.append(f"{result_file.parent} {split}")
+            problems.append(f"{result_file.parent} {name}")
     return problems
 
 

@@ -286,7 +286,7 @@ def test_hub_pool_needs_the_hub(tmp_path):
 def test_hub_rows_are_cleaned_labelled_and_carved(tmp_path, monkeypatch):
     train = [{"text": f"Title {i} #39;s\\news", "label": i % 4} for i in range(40)]
     hub = {"train": train, "test": [{"text": "Stocks &lt;b&gt;up&lt;/b&gt;", "label": 2}]}
-    monkeypatch.setattr(classification, "load_hub_dataset", lambda hub_id, tried: hub)
+    monkeypatch.setattr(classification, "load_hub_dataset", lambda hub_id, tried, config=None: hub)
     splits = ClassificationTask(agnews_config(dev_size=10)).load_splits(str(tmp_path), use_hub=True)
     assert splits.source == "hub:fancyzhx/ag_news"
     assert splits.details["pool"] == "hub" and splits.details["requested_pool"] == "sample20k"
@@ -311,7 +311,7 @@ def test_dev_carve_must_leave_both_parts(tmp_path):
     ("task.dev_size=1.5", "task.dev_size"),
     ("task.dev_size=0", "task.dev_size"),
     ("task.max_tokens=0", "task.max_tokens"),
-    ("task.format=tsv", "task.format"),
+    ("task.format=xml", "task.format"),
     ("head.pooling=sum", "head.pooling"),
     ("head.feedforward_dim=-1", "head.feedforward_dim"),
 ])

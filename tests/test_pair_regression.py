@@ -250,7 +250,7 @@ def test_missing_files_without_hub_name_the_paths(tmp_path):
 
 def test_hub_rows_are_rescaled_and_checked(tmp_path, monkeypatch):
     rows = [{"sentence1": "A dog runs.", "sentence2": "A dog is running.", "score": 0.76}]
-    monkeypatch.setattr(pair_regression, "load_hub_dataset", lambda hub_id, tried: {
+    monkeypatch.setattr(pair_regression, "load_hub_dataset", lambda hub_id, tried, config=None: {
         "train": rows, "validation": rows, "test": rows})
     config = stsb_config(hub_id="sentence-transformers/stsb", hub_score_scale=5.0)
     splits = PairRegressionTask(config).load_splits(str(tmp_path), use_hub=True)

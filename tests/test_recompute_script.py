@@ -45,3 +45,18 @@ def test_main_reports_agreement_and_mismatch(tmp_path, capsys):
     assert recompute_metrics.main([str(tmp_path)]) == 1
     assert "MISMATCH" in capsys.readouterr().out
     assert recompute_metrics.main([str(tmp_path / "empty")]) == 2
+
+
+def test_extra_test_sets_are_recomputed_too(tmp_path, capsys):
+    rows = [{"gold": "a", "pred": "a"}, {"gold": "b", "pred": "a"}, {"gold": "b", "pred": "b"}]
+    for recorded, status in ((200 / 3, 0), (50.0, 1)):
+        folder = tmp_path / str(status)
+        write_cell(folder, "accuracy", rows, 200 / 3)
+        (folder / "predictions" / "extra_web.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        result = json.loads((folder / "result.json").read_text())
+        result["extra_test"] = {"web": {"metric": "accuracy", "score": recorded,
+                                        "predictions": "predictions/extra_web.jsonl"}}
+        (folder / "result.json").write_text(json.dumps(result))
+        assert recompute_metrics.main([str(folder)]) == status
+    output = capsys.readouterr().out
+    assert "ok       " in output and "MISMATCH" in output and "extra_test.web accuracy: recorded 50.0000" in output

@@ -295,7 +295,7 @@ def test_hub_rows_are_regrouped_into_articles_and_paragraphs(tmp_path, monkeypat
                  "answers": {"text": ["Ada Lovelace", "Ada"], "answer_start": [0, 0]}} for t in titles for n in (1, 2)]
 
     hub = {"train": rows("t", ["X", "Y"]), "validation": rows("v", ["A", "B", "C", "D"])}
-    monkeypatch.setattr("elmo_bench.tasks.span_qa.load_hub_dataset", lambda hub_id, tried: hub)
+    monkeypatch.setattr("elmo_bench.tasks.span_qa.load_hub_dataset", lambda hub_id, tried, config=None: hub)
     articles = articles_from_rows(hub["validation"], "hub")
     assert [a.title for a in articles] == ["A", "B", "C", "D"]
     assert [len(p.questions) for a in articles for p in a.paragraphs] == [2, 2, 2, 2]

@@ -15,6 +15,7 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from .data.naming import dataset_name, stock_dataset
 from .elmo.sources import cache_dir
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -214,7 +215,7 @@ def model_label(name: str, random_weights: bool) -> str:
 
 def register_resolvers() -> None:
     resolvers = (("shared", shared_path), ("project", project_path), ("size_tag", size_tag), ("cache", cache_path),
-                 ("model_label", model_label))
+                 ("model_label", model_label), ("dataset_name", dataset_name), ("stock_dataset", stock_dataset))
     for name, function in resolvers:
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, function)

@@ -186,7 +186,7 @@ def build(config: RunConfig, device: torch.device) -> Cell:
     torch.manual_seed(config.seed)
     task = make_task(config.task)
     strategy = make_strategy(config.strategy)
-    splits = task.load_splits(config.data.root, config.data.use_hub)
+    splits = task.load(config.data.root, config.data.use_hub)
     train = nested_subset(splits.train, config.data.train_size, subset_seed(config))
     if not train:
         raise DataError(f"task '{task.name}': the training split is empty ({splits.source})")
@@ -194,8 +194,9 @@ def build(config: RunConfig, device: torch.device) -> Cell:
     # Distinct texts: a SQuAD context shared by five questions must not count its words five times.
     train_texts = dict.fromkeys(text for example in train for text in example.texts)
     vocabulary = WordVocabulary(train_texts, config.inputs.min_word_count) if config.inputs.word_dim else None
-    context = EmbedderContext(fingerprint, split_texts(train=train, dev=splits.dev, test=splits.test), vocabulary,
-                              config.inputs, config.trainer.eval_batch_tokens, device)
+    extra_tests = {f"extra_{name}": extra.examples for name, extra in splits.extra_test.items()}  # featurised too
+    texts = split_texts(train=train, dev=splits.dev, test=splits.test, **extra_tests)
+    context = EmbedderContext(fingerprint, texts, vocabulary, config.inputs, config.trainer.eval_batch_tokens, device)
     start = time.perf_counter()
     embedder = strategy.build_embedder(bilm, context)
     feature_seconds = time.perf_counter() - start
@@ -217,16 +218,31 @@ def load_model(config: RunConfig) -> tuple[BiLM, str]:
 
 def evaluate(cell: Cell, config: RunConfig, device: torch.device, folder: Path) -> dict[str, dict | None]:
     """Score dev and test (x100) and write their predictions; a split without gold labels gets None."""
-    metrics = {}
     (folder / "predictions").mkdir(exist_ok=True)
-    for split, examples in (("dev", cell.splits.dev), ("test", cell.splits.test)):
-        predicted = predict(cell.task, cell.model, examples, config.trainer, device)
-        gold = [e.label for e in examples]
-        scores = None if any(label is None for label in gold) else cell.task.score(gold, predicted)
-        metrics[split] = scores and {k: round(100 * v, 4) for k, v in scores.items()}
-        write_jsonl(folder / "predictions" / f"{split}.jsonl",
-                    [cell.task.prediction_record(e, p) for e, p in zip(examples, predicted)])
-    return metrics
+    return {split: score_split(cell, config, device, examples, folder / "predictions" / f"{split}.jsonl")
+            for split, examples in (("dev", cell.splits.dev), ("test", cell.splits.test))}
+
+
+def score_split(cell: Cell, config: RunConfig, device: torch.device, examples: list[Example],
+                predictions_file: Path) -> dict | None:
+    """The split's metrics x100 (None without gold labels), after writing its predictions."""
+    predicted = predict(cell.task, cell.model, examples, config.trainer, device)
+    gold = [e.label for e in examples]
+    scores = None if any(label is None for label in gold) else cell.task.score(gold, predicted)
+    write_jsonl(predictions_file, [cell.task.prediction_record(e, p) for e, p in zip(examples, predicted)])
+    return scores and {k: round(100 * v, 4) for k, v in scores.items()}
+
+
+def evaluate_extra_tests(cell: Cell, config: RunConfig, device: torch.device, folder: Path) -> dict[str, dict]:
+    """Each task.extra_test set scored by the selected model, as result.json's `extra_test` records it."""
+    records = {}
+    for name, extra in cell.splits.extra_test.items():
+        predictions = f"predictions/extra_{name}.jsonl"
+        metrics = score_split(cell, config, device, extra.examples, folder / predictions)
+        records[name] = {"metric": cell.task.metric, "score": main_metric(metrics, cell.task.metric),
+                         "metrics": metrics, "examples": len(extra.examples), "predictions": predictions,
+                         "source": extra.source}
+    return records
 
 
 def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record: dict) -> dict:
@@ -238,6 +254,7 @@ def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record
     progress = trainer.fit(cell.train, cell.splits.dev)
     metrics = evaluate(cell, config, device, folder)
     result = result_record(config, cell, progress, metrics, device, record)
+    result["extra_test"] = evaluate_extra_tests(cell, config, device, folder)
     write_json(folder / "result.json", result)
     if not config.keep_checkpoint:
         checkpoint.unlink(missing_ok=True)

@@ -49,13 +49,13 @@ def clean_news_text(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-def read_news_csv(path: str | Path, labels: Collection[str]) -> list[NewsRow]:
+def read_news_csv(path: str | Path, labels: Collection[str], encoding: str = "utf-8") -> list[NewsRow]:
     """Rows of an AG News CSV file (a first line equal to the Kaggle header is skipped; blank lines too).
 
     A row with a column count other than 3, a class outside `labels` or no text left after cleaning
     is a DataFormatError naming the file and line.
     """
-    lines = read_text_lines(path)
+    lines = read_text_lines(path, encoding)
     reader = csv.reader((line + "\n" for line in lines), strict=True)
     rows, start = [], 1
     try:

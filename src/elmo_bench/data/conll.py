@@ -35,13 +35,12 @@ def read_column_file(
     label_column: int = -1,
     scheme: str = "iob1",
     docstart: str | None = "-DOCSTART-",
+    encoding: str = "utf-8",
 ) -> list[TaggedSentence]:
     """The file's sentences; labels in IOB2 when scheme is "iob1". Errors name the file and line."""
     if scheme not in SCHEME_PREFIXES:
         raise ValueError(f"unknown tag scheme {scheme!r}; expected one of {sorted(SCHEME_PREFIXES)}")
-    lines = read_text_lines(path)
-    if lines:
-        lines[0] = lines[0].removeprefix("\ufeff")  # editors on Windows add a byte-order mark
+    lines = read_text_lines(path, encoding)
     sentences = []
     for block in _sentence_blocks(path, lines, token_column, label_column, docstart):
         tokens = tuple(fields[token_column] for _, fields in block)

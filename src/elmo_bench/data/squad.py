@@ -57,15 +57,16 @@ class Alignment:
     problem: Optional[str] = None  # one of ALIGNMENT_PROBLEMS when span is None
 
 
-def read_squad(path: str | Path) -> list[Article]:
+def read_squad(path: str | Path, encoding: str = "utf-8") -> list[Article]:
     """The file's articles; malformed JSON or a missing/mistyped key is a DataFormatError naming the file."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
     try:
-        raw = json.loads(path.read_bytes().decode("utf-8"))
+        raw = json.loads(path.read_bytes().decode(encoding))
     except UnicodeDecodeError as error:
-        raise DataFormatError(path, None, f"not valid utf-8 ({error.reason} at byte {error.start})") from None
+        raise DataFormatError(path, None, f"not valid {encoding} ({error.reason} at byte {error.start}); set"
+                                          " task.encoding to the file's encoding") from None
     except json.JSONDecodeError as error:
         raise DataFormatError(path, error.lineno, f"not valid JSON ({error.msg}, column {error.colno})") from None
     return articles_from_json(raw, path)

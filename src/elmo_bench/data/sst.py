@@ -101,10 +101,10 @@ def _add_word(node: _Node) -> None:
     node.has_word = True
 
 
-def read_sst_trees(path: str | Path, labels: Collection[str]) -> list[LabelledSentence]:
+def read_sst_trees(path: str | Path, labels: Collection[str], encoding: str = "utf-8") -> list[LabelledSentence]:
     """One sentence per tree line (blank lines are skipped); a malformed tree names its file and line."""
     sentences = []
-    for number, line in enumerate(read_text_lines(path), start=1):
+    for number, line in enumerate(read_text_lines(path, encoding), start=1):
         if not line.strip():
             continue
         try:

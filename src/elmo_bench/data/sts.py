@@ -35,12 +35,12 @@ class ScoredPair:
     line: int  # 1-based line in the file (row number for hub data)
 
 
-def read_glue_sts(path: str | Path, score_range: tuple[float, float]) -> list[ScoredPair]:
+def read_glue_sts(path: str | Path, score_range: tuple[float, float], encoding: str = "utf-8") -> list[ScoredPair]:
     """The pairs of a GLUE STS-B TSV; scores are None when the header has no score column."""
-    lines = read_text_lines(path)
+    lines = read_text_lines(path, encoding)
     if not lines:
         raise DataError(f"{path}: empty file (expected the GLUE STS-B header)")
-    header = tuple(lines[0].removeprefix("\ufeff").split("\t"))
+    header = tuple(lines[0].split("\t"))
     if header not in (GLUE_COLUMNS, GLUE_SCORED_COLUMNS):
         raise DataFormatError(path, 1, f"header {' '.join(header)!r} is not GLUE STS-B's"
                                        f" ({' '.join(GLUE_SCORED_COLUMNS)}, score optional)")
@@ -58,11 +58,11 @@ def read_glue_sts(path: str | Path, score_range: tuple[float, float]) -> list[Sc
     return pairs
 
 
-def read_original_sts(path: str | Path, score_range: tuple[float, float]) -> list[ScoredPair]:
+def read_original_sts(path: str | Path, score_range: tuple[float, float], encoding: str = "utf-8") -> list[ScoredPair]:
     """The pairs of an original STS Benchmark file (sts-{train,dev,test}.tsv): 7 columns, + 2 optional."""
     column = {name: i for i, name in enumerate(ORIGINAL_COLUMNS)}
     pairs = []
-    for number, line in enumerate(read_text_lines(path), start=1):
+    for number, line in enumerate(read_text_lines(path, encoding), start=1):
         fields = line.split("\t")
         if not len(ORIGINAL_COLUMNS) <= len(fields) <= len(ORIGINAL_COLUMNS) + ORIGINAL_OPTIONAL_COLUMNS:
             raise DataFormatError(path, number, f"expected {len(ORIGINAL_COLUMNS)} tab-separated columns"
@@ -90,23 +90,28 @@ def attach_gold_scores(pairs: Sequence[ScoredPair], pairs_path: str | Path, gold
 
 
 def checked_pair(source: str | Path, number: int, sentence1: str, sentence2: str, score: str | float | None,
-                 score_range: tuple[float, float]) -> ScoredPair:
-    """A pair whose sentences are not blank and whose score (if any) is a number in `score_range`."""
+                 score_range: tuple[float, float], score_name: str = "score") -> ScoredPair:
+    """A pair whose sentences are not blank and whose score (if any) is a number in `score_range`; `score_name`
+    names the score in messages (e.g. with the config key of its column)."""
     for name, text in (("sentence1", sentence1), ("sentence2", sentence2)):
+        if not isinstance(text, str):
+            raise DataFormatError(source, number, f"{name} is a {type(text).__name__}, not a string")
         if not text.strip():
             raise DataFormatError(source, number, f"{name} is empty")
-    return ScoredPair(sentence1, sentence2, None if score is None else _score(source, number, score, score_range),
-                      number)
+    if score is None:
+        return ScoredPair(sentence1, sentence2, None, number)
+    return ScoredPair(sentence1, sentence2, _score(source, number, score, score_range, score_name), number)
 
 
-def _score(source, number: int, value: str | float, score_range: tuple[float, float]) -> float:
+def _score(source, number: int, value: str | float, score_range: tuple[float, float], name: str) -> float:
     low, high = score_range
     try:
         score = float(value)
-    except ValueError:
-        raise DataFormatError(source, number, f"score {value!r} is not a number") from None
+    except (TypeError, ValueError):
+        raise DataFormatError(source, number, f"{name} {value!r} is not a number") from None
     if not low <= score <= high:  # also catches nan
-        raise DataFormatError(source, number, f"score {score:g} is outside [{low:g}, {high:g}]")
+        raise DataFormatError(source, number, f"{name} {score:g} is outside [{low:g}, {high:g}] (task.min_score,"
+                                              " task.max_score)")
     return score
 
 

@@ -5,16 +5,22 @@ turns a batch of token lists into vectors, and adds its own head on top.
 """
 from __future__ import annotations
 
+import codecs
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Optional, Protocol
 
 import torch
+from omegaconf import MISSING
 from torch import nn
 
+from ..config import check
+from ..data.carve import carve_dev
 from ..data.errors import DataError
+from ..data.hub import is_hub_ref, load_hub_split, parse_hub_ref
 
 Tokens = tuple[str, ...]
 
@@ -27,6 +33,14 @@ class Example:
     meta: Any = None  # what else the task needs to predict (e.g. token offsets into a QA context)
 
 
+@dataclass(frozen=True)
+class ExtraTest:
+    """A test set beside the task's own (task.extra_test), scored by the same model: e.g. out of domain."""
+
+    examples: list[Example]
+    source: str  # the file or hub split it came from
+
+
 @dataclass
 class Splits:
     train: list[Example]
@@ -34,6 +48,58 @@ class Splits:
     test: list[Example]
     source: str  # where the data came from (local paths or hub id), recorded in result.json
     details: dict = field(default_factory=dict)  # facts of the load worth recording (pool, skips, ...)
+    extra_test: dict[str, ExtraTest] = field(default_factory=dict)
+
+
+@dataclass
+class SplitNames:
+    """What marks each split: a hub data set's split names (task.hub_splits), or the values of a split column.
+    dev null: carve the dev split out of train (task.dev_size, task.dev_seed)."""
+
+    train: str = "train"
+    dev: Optional[str] = "validation"
+    test: str = "test"
+
+
+EXTRA_TEST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # it names a predictions file
+
+
+@dataclass
+class TaskConfig:
+    """The keys every task family shares: naming, reading and carving the data, the hub, extra test sets.
+    Files are relative to data.root (or absolute)."""
+
+    name: str = MISSING  # the cell folder's first part
+    # The data set's name in result.json and the report. conf/task sets the stock name for the stock files
+    # and your training file's stem (or its folder, for train.txt) for files of your own.
+    dataset: str = MISSING
+    encoding: str = "utf-8"  # of every data file: latin-1, cp1252, utf-8-sig, ...
+    dev_size: float = 0.1  # no dev split given: a count (>= 1) or fraction (< 1) of train becomes dev
+    dev_seed: int = 0  # the carve's permutation, independent of the run's seed
+    hub_id: Optional[str] = None  # Hugging Face data set: the data when no training file is set, else the fallback
+    hub_config: Optional[str] = None  # its configuration (GLUE: sst2, stsb, ...)
+    hub_splits: SplitNames = field(default_factory=SplitNames)  # a dev split the data set lacks is carved
+    # name -> a file in the task's format, or hub:ID[:CONFIG][@SPLIT] (split default test): scored in the same
+    # run by the selected model, each into predictions/extra_<name>.jsonl and result.json's extra_test.
+    extra_test: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def hub_source(self) -> str:
+        """hub:ID, or hub:ID:CONFIG: how result.json and messages name the hub data."""
+        return f"hub:{self.hub_id}" + (f":{self.hub_config}" if self.hub_config else "")
+
+    def __post_init__(self) -> None:
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            check(False, "task.encoding", f"unknown encoding {self.encoding!r} (e.g. utf-8, latin-1, cp1252)")
+        check(self.dev_size > 0 and (self.dev_size < 1 or float(self.dev_size).is_integer()), "task.dev_size",
+              f"must be a whole count >= 1 or a fraction in (0, 1), got {self.dev_size}")
+        for name, location in self.extra_test.items():
+            check(EXTRA_TEST_NAME.fullmatch(name) is not None, f"task.extra_test.{name}",
+                  "a name of letters, digits, '_', '.' and '-' (it names the predictions file)")
+            if is_hub_ref(location):
+                parse_hub_ref(location, f"task.extra_test.{name}")
 
 
 class Embedder(Protocol):
@@ -80,8 +146,61 @@ class Task(ABC):
                             f" or $ELMO_BENCH_DATA; hub fallback {'off' if not use_hub else 'not configured'})")
         return missing
 
+    def load(self, data_root: str, use_hub: bool) -> Splits:
+        """The task's splits and its extra test sets."""
+        splits = self.load_splits(data_root, use_hub)
+        extra = {name: self._extra_test(name, location, data_root) for name, location in self.config.extra_test.items()}
+        return replace(splits, extra_test=extra)
+
     @abstractmethod
     def load_splits(self, data_root: str, use_hub: bool) -> Splits: ...
+
+    def _extra_test(self, name: str, location: str, data_root: str) -> ExtraTest:
+        key, prefix = f"task.extra_test.{name}", f"extra_{name}"
+        if is_hub_ref(location):
+            reference = parse_hub_ref(location, key)
+            examples = self.hub_examples(load_hub_split(reference, key), str(reference), prefix)
+            return ExtraTest(self.as_evaluated(examples), str(reference))
+        path = Path(data_root) / location
+        if not path.is_file():
+            raise DataError(f"{key}: data file not found: {path}")
+        return ExtraTest(self.as_evaluated(self.read_examples(path, prefix)), str(path))
+
+    def as_evaluated(self, examples: list[Example]) -> list[Example]:
+        """Examples as the task's own splits are evaluated: a task that cuts long texts cuts these too."""
+        return examples
+
+    @abstractmethod
+    def read_examples(self, path: Path, prefix: str) -> list[Example]:
+        """The evaluation examples of one file in the task's format; ids start with `prefix` (unless the format
+        has ids of its own, as SQuAD's questions do)."""
+
+    @abstractmethod
+    def hub_examples(self, rows, where: str, prefix: str) -> list[Example]:
+        """The evaluation examples of one hub split's rows; `where` names them in errors."""
+
+    def hub_splits(self, dataset, train_prefix: str = "train") -> tuple[dict[str, list[Example]], dict]:
+        """train, dev and test examples of a loaded hub data set (task.hub_splits), and what to record: dev is
+        carved out of train when the data set has no dev split (or task.hub_splits.dev is null)."""
+        names, hub = self.config.hub_splits, self.config.hub_source
+
+        def examples(split: str, name: str, prefix: str) -> list[Example]:
+            if name not in dataset:
+                raise DataError(f"task.hub_splits.{split}: {hub} has no split '{name}' (it has {', '.join(dataset)})")
+            return self.hub_examples(dataset[name], f"{hub}/{name}", prefix)
+
+        splits = {"train": examples("train", names.train, train_prefix), "test": examples("test", names.test, "test")}
+        details = {"hub_splits": {"train": names.train, "test": names.test}}
+        if names.dev is not None and names.dev in dataset:
+            splits["dev"] = examples("dev", names.dev, "dev")
+            details["hub_splits"]["dev"] = names.dev
+        else:
+            splits["train"], splits["dev"], details["dev_carve"] = self.carve_dev(splits["train"])
+        return splits, details
+
+    def carve_dev(self, pool: Sequence[Any]) -> tuple[list[Any], list[Any], dict]:
+        """train and dev out of a pool without a dev split (task.dev_size, task.dev_seed), and the carve's record."""
+        return carve_dev(pool, self.config.dev_size, self.config.dev_seed, f"task '{self.name}'")
 
     @abstractmethod
     def build_model(self, embedder: Embedder, head_config: Any, train: Sequence[Example]) -> TaskModel: ...

@@ -19,7 +19,11 @@ Which questions train and which evaluate (task.protocol):
   official: the official training set trains; the official dev set is dealt by article into a dev part
       (early stopping) and a test part (reported) (task.official_split). Figures are therefore on half
       of the official dev set, not comparable digit for digit with published dev scores.
-Either protocol reads local files when present and falls back to the hub's train/validation splits.
+  files: your own SQuAD-format files: train_file, test_file, and dev_file or, without it, a dev split
+      carved out of train by paragraph (task.dev_size counts paragraphs; questions on one context stay
+      together), so a file of one "article" serves as well as one of many.
+The first two read local files when present and fall back to the hub's train/validation splits; under
+either, task.test_file (a SQuAD-format file, e.g. from another domain) replaces the dealt test part.
 """
 from __future__ import annotations
 
@@ -42,13 +46,13 @@ from ..data.hub import load_hub_dataset
 from ..data.squad import (ALIGNMENT_PROBLEMS, OUTSIDE_CONTEXT, Article, Paragraph, Question, TokenizedContext,
                           articles_from_rows, read_squad)
 from ..data.tokenize import tokenize, tokenize_with_offsets
-from .base import Example, Splits, Task, TaskModel
+from .base import Example, Splits, Task, TaskConfig, TaskModel
 from .layers import MaskedBiLSTM
 from ..metrics.squad import squad_scores
 
 log = logging.getLogger(__name__)
 
-PROTOCOLS = ("dev_split", "official")
+PROTOCOLS = ("dev_split", "official", "files")
 HUB_SPLITS = {"train": "train", "dev": "validation"}
 
 
@@ -79,23 +83,26 @@ class OfficialSplitConfig:
 
 
 @dataclass
-class SpanQATaskConfig:
-    name: str = MISSING
-    dataset: str = MISSING
+class SpanQATaskConfig(TaskConfig):
     metric: str = "f1"  # f1 or exact_match (official SQuAD v1.1 rules)
-    protocol: str = "dev_split"  # dev_split or official (see the module docstring)
-    dev_file: str = MISSING  # relative to data.root
-    train_file: str = MISSING  # the official training file; read under protocol official only
+    protocol: str = "dev_split"  # dev_split, official or files (see the module docstring)
+    dev_file: Optional[str] = None  # dev_split: the file dealt into splits; official, files: the dev set
+    train_file: Optional[str] = None  # official: the official training file; files: yours
+    test_file: Optional[str] = None  # files: yours; dev_split, official: replaces the dealt test part
     offline_split: OfflineSplitConfig = field(default_factory=OfflineSplitConfig)
     official_split: OfficialSplitConfig = field(default_factory=OfficialSplitConfig)
     max_context_tokens: int = 400  # longer contexts are cut; answers past the cut cannot be predicted
-    hub_id: Optional[str] = None  # Hugging Face dataset (train/validation splits) used when files are missing
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check(self.metric in ("f1", "exact_match"), "task.metric", f"must be f1 or exact_match, got {self.metric}")
         check(self.protocol in PROTOCOLS, "task.protocol",
               f"must be one of {', '.join(PROTOCOLS)}, got {self.protocol}")
         check(self.max_context_tokens >= 1, "task.max_context_tokens", f"must be >= 1, got {self.max_context_tokens}")
+        needed = {"dev_split": ("dev_file",), "official": ("dev_file", "train_file"),
+                  "files": ("train_file", "test_file")}[self.protocol]
+        for key in needed:
+            check(getattr(self, key) is not None, f"task.{key}", f"must be set under task.protocol={self.protocol}")
 
 
 @dataclass
@@ -225,6 +232,14 @@ class BidafModel(TaskModel):
 # --- data -----------------------------------------------------------------------------------------------------
 
 
+def regroup(articles: Sequence[Article], places: Sequence[tuple[int, int]]) -> list[Article]:
+    """The articles cut down to the given (article, paragraph) places, in file order; articles left empty go."""
+    kept: dict[int, list[Paragraph]] = {}
+    for article, paragraph in sorted(places):
+        kept.setdefault(article, []).append(articles[article].paragraphs[paragraph])
+    return [Article(articles[a].title, tuple(paragraphs)) for a, paragraphs in kept.items()]
+
+
 def deal_articles(articles: Sequence[Article], counts: dict[str, int], seed: int,
                   source: str) -> dict[str, list[Article]]:
     """Disjoint parts of `articles` of the given sizes, cut from one seeded permutation; each part keeps file
@@ -248,14 +263,35 @@ class SpanQATask(Task):
     head_schemas = {"bidaf": BidafHeadConfig}
 
     def load_splits(self, data_root: str, use_hub: bool) -> Splits:
-        official, source = self._read_official_sets(data_root, use_hub)
-        parts, record = self._article_parts(official, source)
+        sets, source = self._read_sets(data_root, use_hub)
+        parts, record = self._article_parts(sets, source)
         details = {"protocol": self.config.protocol, "articles": record,
                    "max_context_tokens": self.config.max_context_tokens}
         splits = {}
         for split in ("train", "dev", "test"):
             splits[split], details[split] = self._examples(parts[split], training=split == "train", source=source)
         return Splits(**splits, source=source, details=details)
+
+    def read_examples(self, path: Path, prefix: str) -> list[Example]:
+        """Evaluation examples; their ids are the file's question ids."""
+        return self._examples(read_squad(path, self.config.encoding), training=False, source=str(path))[0]
+
+    def hub_examples(self, rows, where: str, prefix: str) -> list[Example]:
+        return self._examples(articles_from_rows(rows, where), training=False, source=where)[0]
+
+    def _read_sets(self, data_root: str, use_hub: bool) -> tuple[dict[str, list[Article]], str]:
+        """The SQuAD files the protocol reads, by role ("train", "dev", "test"), and where they came from."""
+        config = self.config
+        if config.protocol == "files":
+            files = {"train": config.train_file, "dev": config.dev_file, "test": config.test_file}
+            paths = {name: Path(data_root) / file for name, file in files.items() if file is not None}
+            return ({name: read_squad(path, config.encoding) for name, path in paths.items()},
+                    ", ".join(map(str, paths.values())))
+        sets, source = self._read_official_sets(data_root, use_hub)
+        if config.test_file is not None:
+            path = Path(data_root) / config.test_file
+            sets["test"], source = read_squad(path, config.encoding), f"{source}, test: {path}"
+        return sets, source
 
     def _read_official_sets(self, data_root: str, use_hub: bool) -> tuple[dict[str, list[Article]], str]:
         """The official sets the protocol needs ("dev", and "train" under official), from files or the hub."""
@@ -265,34 +301,65 @@ class SpanQATask(Task):
         paths = {name: Path(data_root) / file for name, file in files.items()}
         missing = self.missing_files(paths, use_hub)
         if not missing:
-            return {name: read_squad(path) for name, path in paths.items()}, ", ".join(map(str, paths.values()))
-        dataset = load_hub_dataset(self.config.hub_id, tried=missing)
+            return ({name: read_squad(path, self.config.encoding) for name, path in paths.items()},
+                    ", ".join(map(str, paths.values())))
+        dataset = load_hub_dataset(self.config.hub_id, tried=missing, config=self.config.hub_config)
         return ({name: articles_from_rows(dataset[HUB_SPLITS[name]], f"hub:{self.config.hub_id}[{HUB_SPLITS[name]}]")
                  for name in files}, f"hub:{self.config.hub_id}")
 
-    def _article_parts(self, official: dict[str, list[Article]], source: str) -> tuple[dict[str, list[Article]], dict]:
-        """train/dev/test articles, and what to record about the deal (seed, titles per part)."""
-        dev_set = official["dev"]
-        if self.config.protocol == "dev_split":
-            split = self.config.offline_split
-            counts = {"train": split.train_articles, "dev": split.dev_articles, "test": split.test_articles}
-            parts = deal_articles(dev_set, counts, split.seed, source)
-            record = {"dealt": "the official dev set's articles into train, dev and test", "seed": split.seed}
+    def _article_parts(self, sets: dict[str, list[Article]], source: str) -> tuple[dict[str, list[Article]], dict]:
+        """train/dev/test articles, and what to record about how they were made (seed, titles per part)."""
+        if self.config.protocol == "files":
+            parts, record = self._file_parts(sets)
         else:
-            split = self.config.official_split
-            if split.dev_articles >= len(dev_set):
-                raise DataError(f"{source}: task.official_split.dev_articles={split.dev_articles} leaves no test"
-                                f" article (the official dev set has {len(dev_set)})")
-            parts = deal_articles(dev_set, {"dev": split.dev_articles, "test": len(dev_set) - split.dev_articles},
-                                  split.seed, source)
-            record = {"dealt": "the official dev set's articles into dev and test; train is the official training"
-                               " set", "seed": split.seed}
+            parts, record = self._dealt_parts(sets["dev"], source, own_test="test" in sets)
+            if "test" in sets:
+                parts["test"] = sets["test"]
         record["counts"] = {name: len(part) for name, part in parts.items()}
         record["titles"] = {name: [article.title for article in part] for name, part in parts.items()}
         if self.config.protocol == "official":
-            parts["train"] = official["train"]
+            parts["train"] = sets["train"]
             record["counts"]["train"] = len(parts["train"])
         return parts, record
+
+    def _dealt_parts(self, dev_set: list[Article], source: str,
+                     own_test: bool) -> tuple[dict[str, list[Article]], dict]:
+        """The official dev set's articles dealt into the parts the protocol takes from it (not test when
+        task.test_file gives it)."""
+        if self.config.protocol == "dev_split":
+            split = self.config.offline_split
+            counts = {"train": split.train_articles, "dev": split.dev_articles}
+            counts |= {} if own_test else {"test": split.test_articles}
+            what = "into train and dev; test is task.test_file" if own_test else "into train, dev and test"
+            record = {"dealt": f"the official dev set's articles {what}", "seed": split.seed}
+            return deal_articles(dev_set, counts, split.seed, source), record
+        split = self.config.official_split
+        if own_test:  # the whole official dev set is dev
+            record = {"dealt": "none: the official dev set is dev; test is task.test_file; train is the official"
+                               " training set"}
+            return {"dev": list(dev_set)}, record
+        if split.dev_articles >= len(dev_set):
+            raise DataError(f"{source}: task.official_split.dev_articles={split.dev_articles} leaves no test"
+                            f" article (the official dev set has {len(dev_set)})")
+        parts = deal_articles(dev_set, {"dev": split.dev_articles, "test": len(dev_set) - split.dev_articles},
+                              split.seed, source)
+        record = {"dealt": "the official dev set's articles into dev and test; train is the official training"
+                           " set", "seed": split.seed}
+        return parts, record
+
+    def _file_parts(self, sets: dict[str, list[Article]]) -> tuple[dict[str, list[Article]], dict]:
+        """protocol files: the files as they are; without a dev file, dev is carved out of train by paragraph."""
+        if "dev" in sets:
+            return dict(sets), {"dealt": "none: the train, dev and test files"}
+        train, dev, carve = self._carve_paragraphs(sets["train"])
+        record = {"dealt": "none: the train and test files; dev carved out of train by paragraph", "dev_carve": carve}
+        return {"train": train, "dev": dev, "test": sets["test"]}, record
+
+    def _carve_paragraphs(self, articles: list[Article]) -> tuple[list[Article], list[Article], dict]:
+        """train and dev articles holding disjoint paragraphs of `articles` (in file order), drawn by carve_dev."""
+        places = [(a, p) for a, article in enumerate(articles) for p in range(len(article.paragraphs))]
+        train, dev, record = self.carve_dev(places)
+        return regroup(articles, train), regroup(articles, dev), record | {"unit": "paragraph"}
 
     def _examples(self, articles: Sequence[Article], training: bool, source: str) -> tuple[list[Example], dict]:
         """One example per question, and the counts of what was cut, skipped or could not be aligned."""

@@ -19,34 +19,50 @@ from torch.nn import functional as F
 
 from ..config import check
 from ..data.conll import read_column_file
+from ..data.conllu import TAG_FIELDS, read_conllu
 from ..data.hub import load_hub_dataset
-from .base import Example, Splits, Task, TaskModel
+from .base import Example, Splits, Task, TaskConfig, TaskModel
 from .crf import (ConditionalRandomField, TransitionMask, bioes_transition_mask,
                   iob2_transition_mask)
 from .layers import TokenEncoder
 from .tagging_metrics import span_f1, token_accuracy
 
 
+TAGGING_FORMATS = ("columns", "conllu")
+
+
 @dataclass
-class TaggingTaskConfig:
-    name: str = MISSING
-    dataset: str = MISSING
+class TaggingTaskConfig(TaskConfig):
+    """Files in `format`: columns (CoNLL-2003 style: token_column, label_column, scheme, docstart) or conllu
+    (Universal Dependencies: the words' `tag_field`, upos or xpos)."""
+
     metric: str = MISSING  # f1 (entity spans) or accuracy (tokens)
-    train_file: str = MISSING  # relative to data.root
-    dev_file: str = MISSING
-    test_file: str = MISSING
+    format: str = "columns"
+    train_file: Optional[str] = None  # null: the data come from the hub (task.hub_id)
+    dev_file: Optional[str] = None  # null: carved out of train (task.dev_size, task.dev_seed)
+    test_file: Optional[str] = None
     token_column: int = 0
     label_column: int = -1
     scheme: str = "iob1"  # the file's tag scheme: iob1 (converted to IOB2), iob2, bioes, none
     docstart: Optional[str] = "-DOCSTART-"
-    hub_id: Optional[str] = None  # Hugging Face dataset used when the files are missing
-    hub_label_field: Optional[str] = None
+    tag_field: str = "upos"  # conllu: which tag labels the words, upos or xpos
+    hub_label_field: Optional[str] = None  # the hub rows' tag field (tokens are in `tokens`)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check(self.metric in ("f1", "accuracy"), "task.metric", f"must be f1 or accuracy, got {self.metric}")
+        check(self.format in TAGGING_FORMATS, "task.format",
+              f"must be one of {', '.join(TAGGING_FORMATS)}, got {self.format}")
         check(self.scheme in ("iob1", "iob2", "bioes", "none"), "task.scheme",
                f"must be iob1, iob2, bioes or none, got {self.scheme}")
         check(self.metric != "f1" or self.scheme != "none", "task.metric", "span f1 needs a tag scheme")
+        check(self.tag_field in TAG_FIELDS, "task.tag_field", f"must be upos or xpos, got {self.tag_field}")
+        check(self.train_file is not None or self.hub_id is not None, "task.train_file",
+              "set it (or task.hub_id for a hub data set)")
+        check(self.train_file is None or self.test_file is not None, "task.test_file",
+              "must be set with task.train_file")
+        check(self.hub_id is None or self.hub_label_field is not None, "task.hub_label_field",
+              "must name the hub rows' tag field when task.hub_id is set")
 
 
 @dataclass
@@ -61,10 +77,6 @@ class TaggerHeadConfig:
         check(self.lstm_layers >= 0, "head.lstm_layers", f"must be >= 0, got {self.lstm_layers}")
         check(self.hidden_dim >= 1, "head.hidden_dim", f"must be >= 1, got {self.hidden_dim}")
         check(0 <= self.dropout < 1, "head.dropout", f"must be in [0, 1), got {self.dropout}")
-
-
-SPLIT_FILES = {"train": "train_file", "dev": "dev_file", "test": "test_file"}
-HUB_SPLITS = {"train": "train", "dev": "validation", "test": "test"}
 
 
 class TaggerModel(TaskModel):
@@ -111,24 +123,34 @@ class TaggingTask(Task):
     head_schemas = {"tagger": TaggerHeadConfig}
 
     def load_splits(self, data_root: str, use_hub: bool) -> Splits:
-        paths = {split: Path(data_root) / getattr(self.config, key) for split, key in SPLIT_FILES.items()}
-        missing = self.missing_files(paths, use_hub)
-        if not missing:
-            splits = {split: self._read_file(split, path) for split, path in paths.items()}
-            return Splits(**splits, source=", ".join(str(p) for p in paths.values()))
-        dataset = load_hub_dataset(self.config.hub_id, tried=missing)
-        splits = {split: self._from_hub(split, dataset[hub_split]) for split, hub_split in HUB_SPLITS.items()}
-        return Splits(**splits, source=f"hub:{self.config.hub_id}")
+        config = self.config
+        files = {"train": config.train_file, "dev": config.dev_file, "test": config.test_file}
+        paths = {split: Path(data_root) / file for split, file in files.items() if file is not None}
+        missing = self.missing_files(paths, use_hub) if paths else []
+        if paths and not missing:
+            splits = {split: self.read_examples(path, split) for split, path in paths.items()}
+            details = {}
+            if "dev" not in splits:
+                splits["train"], splits["dev"], details["dev_carve"] = self.carve_dev(splits["train"])
+            return Splits(**splits, source=", ".join(str(p) for p in paths.values()), details=details)
+        check(use_hub, "data.use_hub", f"task.train_file is not set, so the data come from {config.hub_source}")
+        dataset = load_hub_dataset(config.hub_id, tried=missing, config=config.hub_config)
+        splits, details = self.hub_splits(dataset)
+        return Splits(**splits, source=config.hub_source, details=details)
 
-    def _read_file(self, split: str, path: Path) -> list[Example]:
-        sentences = read_column_file(path, self.config.token_column, self.config.label_column,
-                                     self.config.scheme, self.config.docstart)
-        return [Example(f"{split}-{i}", (s.tokens,), s.labels) for i, s in enumerate(sentences)]
+    def read_examples(self, path: Path, prefix: str) -> list[Example]:
+        config = self.config
+        if config.format == "conllu":
+            sentences = read_conllu(path, config.tag_field, config.encoding)
+        else:
+            sentences = read_column_file(path, config.token_column, config.label_column, config.scheme,
+                                         config.docstart, config.encoding)
+        return [Example(f"{prefix}-{i}", (s.tokens,), s.labels) for i, s in enumerate(sentences)]
 
-    def _from_hub(self, split: str, rows) -> list[Example]:
+    def hub_examples(self, rows, where: str, prefix: str) -> list[Example]:
         names = rows.features[self.config.hub_label_field].feature.names
         return [
-            Example(f"{split}-{i}", (tuple(row["tokens"]),), tuple(names[t] for t in row[self.config.hub_label_field]))
+            Example(f"{prefix}-{i}", (tuple(row["tokens"]),), tuple(names[t] for t in row[self.config.hub_label_field]))
             for i, row in enumerate(rows)
             if row["tokens"]
         ]

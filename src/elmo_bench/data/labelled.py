@@ -1,0 +1,60 @@
+"""Labelled texts for classification from the generic formats: tables (CSV, TSV, JSONL) and labelled lines.
+
+A labelled-lines file holds one example per line; a regular expression with the named groups `label` and
+`text` picks them out (TREC question classification, fastText's `__label__x text`, ...):
+
+    DESC:manner How did serfdom develop in and then leave Russia ?
+    pattern ^(?P<label>\\S+)\\s+(?P<text>.+)$        <- the default: a label, white space, the text
+
+A non-blank line that the pattern does not match is an error naming the file and line, never skipped.
+A label with parts (`DESC:manner`) can be cut to its first parts (`DESC`): `label_prefix`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from .errors import DataError, DataFormatError, read_text_lines
+from .tables import Table
+
+
+@dataclass(frozen=True)
+class LabelledText:
+    line: int  # 1-based line in the file (row number for hub data)
+    text: str
+    label: str  # as written (JSON numbers as their text)
+
+
+def read_labelled_lines(path: str | Path, pattern: str, encoding: str = "utf-8") -> list[LabelledText]:
+    regex = re.compile(pattern)
+    examples = []
+    for number, line in enumerate(read_text_lines(path, encoding), start=1):
+        if not line.strip():
+            continue
+        match = regex.search(line)
+        if match is None:
+            raise DataFormatError(path, number, f"the line does not match task.line_pattern {pattern!r}: {line[:80]!r}")
+        examples.append(LabelledText(number, match["text"], match["label"]))
+    if not examples:
+        raise DataError(f"{path}: no examples (empty, or only blank lines)")
+    return examples
+
+
+def labelled_rows(table: Table, text_column: str, label_column: str) -> list[LabelledText]:
+    text_of = table.column(text_column, "task.text_column")
+    label_of = table.column(label_column, "task.label_column")
+    examples = []
+    for row in table.rows:
+        text = text_of(row)
+        if not isinstance(text, str):
+            raise DataFormatError(table.path, row.line, f"text (task.text_column={text_column}) is a"
+                                                        f" {type(text).__name__}, not a string")
+        examples.append(LabelledText(row.line, text, str(label_of(row))))
+    return examples
+
+
+def label_prefix(label: str, separator: str, parts: Optional[int]) -> str:
+    """The label's first `parts` parts (all of it when None): the coarser class of a label with parts."""
+    return label if parts is None else separator.join(label.split(separator)[:parts])
