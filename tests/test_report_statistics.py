@@ -294,7 +294,33 @@ def test_a_verdict_the_resampling_could_flip_is_marked_borderline(resamples, bor
     from elmo_bench.report.table import Comparison
 
     interval = Interval(1.0, 0.2, 1.8, 0.02, np.zeros(resamples))
-    comparison = Comparison("finetune", "feature_ensemble", 3, (), 1.0, {"f1": interval}, "", None, None,
+    comparison = Comparison("finetune", "feature_ensemble", pairs=3, left_out=(), delta=1.0, intervals={"f1": interval},
+                            extra_intervals={}, no_interval="", seconds_ratio=None, params_ratio=None,
                             p_adjusted=0.04)
     assert comparison.winner == "finetune" and comparison.borderline is borderline
     assert comparison.verdict == "finetune better" + ("; borderline, raise --resamples" if borderline else "")
+
+
+def test_extra_test_sets_get_a_column_and_an_interval(tmp_path):
+    planted_study(tmp_path / "runs")
+    rng = np.random.default_rng(5)
+    for strategy, accuracy in (("feature_ensemble", 0.7), ("finetune", 0.4)):  # fine-tuning loses out of domain
+        for seed in (1, 2, 3):
+            result_file = tmp_path / "runs" / "sst5" / strategy / "fixture" / "n1000" / f"seed{seed}" / "result.json"
+            correct = rng.random(300) < accuracy
+            rows = [{"id": f"ood-{i}", "gold": "pos", "pred": "pos" if ok else "neg"} for i, ok in enumerate(correct)]
+            (result_file.parent / "predictions" / "extra_ood.jsonl").write_text(
+                "".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+            record = json.loads(result_file.read_text())
+            record["extra_test"] = {"ood": {"metric": "accuracy", "score": 100 * float(correct.mean()),
+                                            "predictions": "predictions/extra_ood.jsonl", "source": "ood.csv"}}
+            result_file.write_text(json.dumps(record))
+    report = report_of(tmp_path / "runs", tmp_path / "report")
+    large = report.rows[1]
+    ood = large.comparison("finetune").extra_intervals["ood"]
+    assert ood.high < -20 and ood.low < ood.delta < ood.high
+    assert large.side("finetune").extra_tests["ood"][1] == 3 and report.rows[0].side("finetune").extra_tests == {}
+    md = (tmp_path / "report" / "comparison.md").read_text()
+    assert "| extra test ood (mean, n) |" in md and "| accuracy on ood | " in md
+    assert "accuracy on ood" in (tmp_path / "report" / "intervals.csv").read_text()
+    assert large.comparison("finetune").winner == "finetune"  # the in-domain verdict is unchanged

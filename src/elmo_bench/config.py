@@ -134,7 +134,8 @@ class TrainerConfig:
         check(self.eval_batch_tokens >= 1, "trainer.eval_batch_tokens", f"must be >= 1, got {self.eval_batch_tokens}")
         check(self.weight_decay >= 0, "trainer.weight_decay", f"must be >= 0, got {self.weight_decay}")
         check_schedule(self, "trainer")
-        check(self.grad_clip is None or self.grad_clip > 0, "trainer.grad_clip", f"must be > 0 or null, got {self.grad_clip}")
+        check(self.grad_clip is None or self.grad_clip > 0, "trainer.grad_clip",
+              f"must be > 0 or null, got {self.grad_clip}")
 
 
 def check_schedule(config: Any, prefix: str) -> None:

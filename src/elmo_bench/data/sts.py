@@ -83,7 +83,8 @@ def attach_gold_scores(pairs: Sequence[ScoredPair], pairs_path: str | Path, gold
                 raise DataFormatError(gold_path, scored.line, f"{field} does not line up with {pairs_path}:{pair.line}"
                                       f" ({getattr(scored, field)!r} vs {getattr(pair, field)!r})")
     if len(gold) < len(pairs):
-        raise DataFormatError(pairs_path, pairs[len(gold)].line, f"no gold score: {gold_path} ends after {len(gold)} pairs")
+        raise DataFormatError(pairs_path, pairs[len(gold)].line,
+                              f"no gold score: {gold_path} ends after {len(gold)} pairs")
     if len(gold) > len(pairs):
         raise DataFormatError(gold_path, gold[len(pairs)].line, f"{pairs_path} ends after {len(pairs)} pairs")
     return [replace(pair, score=scored.score) for pair, scored in zip(pairs, gold)]

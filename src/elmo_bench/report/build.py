@@ -62,4 +62,5 @@ def build_report(run_dirs: list[Path], out_dir: Path, references: bool = True,
     for name, text in texts.items():
         (out_dir / name).write_text(text, encoding="utf-8", newline="\n")
     written = [out_dir / name for name in texts] + [path for _, path in drawn]
-    return Report(out_dir=out_dir, runs=runs, rows=rows, crossovers=found, selections=selections, left_out=left_out, files=written)
+    return Report(out_dir=out_dir, runs=runs, rows=rows, crossovers=found, selections=selections, left_out=left_out,
+                  files=written)

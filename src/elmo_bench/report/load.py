@@ -48,6 +48,14 @@ class FeatureUse:
 
 
 @dataclass(frozen=True)
+class ExtraTestResult:
+    """One of the run's extra test sets (task.extra_test): its main-metric score ×100 and predictions file."""
+
+    score: float
+    predictions: str | None
+
+
+@dataclass(frozen=True)
 class RunResult:
     """The fields of one complete result.json that the report uses."""
 
@@ -71,6 +79,7 @@ class RunResult:
     identity: dict[str, str] = field(default_factory=dict, compare=False, repr=False)  # what a pair must share
     features: FeatureUse = field(default_factory=lambda: FeatureUse(None, 0.0), compare=False, repr=False)
     test_predictions: str | None = None  # the test predictions file, relative to the run's folder
+    extra_tests: dict[str, ExtraTestResult] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def cell(self) -> tuple[str, str, str, int, int]:
@@ -144,7 +153,19 @@ def load_result(path: Path) -> RunResult:
         identity=pair_identity(data, config),
         features=FeatureUse(_feature_costs(data.get("feature_cost")), feature_seconds),
         test_predictions=(data.get("predictions") or {}).get("test"),
+        extra_tests=_extra_tests(data.get("extra_test"), fields["metric"]),
     )
+
+
+def _extra_tests(extra, metric: str) -> dict[str, ExtraTestResult]:
+    """The extra test sets that have a score in the run's main metric (one without gold labels has none)."""
+    if extra is None:
+        return {}
+    if not isinstance(extra, dict) or not all(isinstance(record, dict) for record in extra.values()):
+        raise InvalidResult(f"corrupt: 'extra_test' is {extra!r}, expected {{name: {{'score', 'predictions'}}}}")
+    return {name: ExtraTestResult(float(record["score"]), record.get("predictions"))
+            for name, record in sorted(extra.items())
+            if record.get("metric", metric) == metric and _is_number(record.get("score"))}
 
 
 # What two runs compared as a pair must share (besides the task, size and seed of their row), by the name the

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 
 from .bootstrap import RESAMPLES, Crossover, Interval
 from .formats import DASH, LEVEL, format_crossover, format_interval
@@ -66,8 +67,30 @@ COMPARISON_COLUMNS = ((f"Δ vs {BASELINE} [{LEVEL} CI]", "r"), ("p (Holm)", "l")
 ROW_KEY_CELLS = len(ROW_COLUMNS) - 1  # the cells that are the same on every line of one row
 
 
-def columns(with_setting: bool) -> tuple[tuple[str, str], ...]:
-    return ROW_COLUMNS + ((SETTING_COLUMN,) if with_setting else ()) + SIDE_COLUMNS + COMPARISON_COLUMNS
+@dataclass(frozen=True)
+class Layout:
+    """The columns that depend on the runs: the chosen setting (--select-on-dev) and one per extra test set."""
+
+    with_setting: bool
+    extra_tests: tuple[str, ...]
+
+    @classmethod
+    def of(cls, rows: list[Row], with_setting: bool) -> Layout:
+        return cls(with_setting, tuple(sorted({name for row in rows for side in row.sides.values()
+                                               for name in side.extra_tests})))
+
+
+def columns(layout: Layout) -> tuple[tuple[str, str], ...]:
+    extra = tuple((f"extra test {name} (mean, n)", "r") for name in layout.extra_tests)
+    return (ROW_COLUMNS + ((SETTING_COLUMN,) if layout.with_setting else ()) + SIDE_COLUMNS[:1] + extra
+            + SIDE_COLUMNS[1:] + COMPARISON_COLUMNS)
+
+
+def format_extra(side: SideSummary, name: str) -> str:
+    if name not in side.extra_tests:
+        return DASH
+    mean, seeds = side.extra_tests[name]
+    return f"{mean:.2f} (n={seeds})"
 
 
 def format_score(side: SideSummary) -> str:
@@ -112,13 +135,14 @@ def _comparison_cells(row: Row, strategy: str) -> list[str]:
             _ratio(comparison.seconds_ratio), _ratio(comparison.params_ratio)]
 
 
-def table_lines(row: Row, with_setting: bool) -> list[list[str]]:
+def table_lines(row: Row, layout: Layout) -> list[list[str]]:
     """The lines of one row as shown in Markdown and LaTeX (plain text, escaped by the caller)."""
     key = [row.task, row.dataset, row.metric, row.model, str(row.train_size)]
     lines = []
     for strategy, side in row.sides.items():
-        setting = [format_setting(side.setting or "")] if with_setting else []
-        lines.append([*key, strategy, *setting, format_score(side), f"{side.train_seconds:.1f}",
+        setting = [format_setting(side.setting or "")] if layout.with_setting else []
+        extra = [format_extra(side, name) for name in layout.extra_tests]
+        lines.append([*key, strategy, *setting, format_score(side), *extra, f"{side.train_seconds:.1f}",
                       format_seconds(side), f"{round(side.trainable_params):,d}", *_comparison_cells(row, strategy)])
     return lines
 
@@ -134,15 +158,15 @@ def markdown(rows: list[Row], crossovers: dict[tuple, Crossover], n_runs: int, n
              selections: list[Selection] | None = None) -> str:
     """The whole comparison.md; `figures` holds (caption, path relative to the report folder); `selections`
     is given with --select-on-dev."""
-    with_setting = selections is not None
-    header = [name for name, _ in columns(with_setting)]
+    layout = Layout.of(rows, with_setting=selections is not None)
+    header = [name for name, _ in columns(layout)]
     lines = [
         *_markdown_intro(n_runs, n_left_out, selections),
         "## Measured results",
         "",
         _md_line(header),
         _md_line(["---"] * len(header)),
-        *(_md_line(line) for row in rows for line in table_lines(row, with_setting)),
+        *(_md_line(line) for row in rows for line in table_lines(row, layout)),
         "",
         *_markdown_every_metric(rows),
         *_markdown_crossovers(crossovers),
@@ -171,7 +195,9 @@ def _markdown_intro(n_runs: int, n_left_out: int, selections: list[Selection] | 
         "One line per task, model, train size and strategy, the baseline's first. "
         "Scores are the task's main metric on the **test** split (×100): mean ± sample std (ddof=1) over seeds, "
         "n = number of seeds; a std of — means a single seed. A row without a "
-        f"{BASELINE} run shows each strategy's scores and no comparison.",
+        f"{BASELINE} run shows each strategy's scores and no comparison. Extra test sets (`task.extra_test`, "
+        "e.g. out of domain) get a column each (the main metric, mean over seeds), and their Δ with its interval "
+        "in *Every metric of the task* (descriptive, not adjusted).",
         "",
         STATISTICS_RULE,
         "",
@@ -184,9 +210,12 @@ def _markdown_intro(n_runs: int, n_left_out: int, selections: list[Selection] | 
 
 
 def every_metric_lines(rows: list[Row]) -> list[tuple[Row, str, str, Interval]]:
-    """(row, strategy, metric, interval) for every metric of every comparison with intervals."""
+    """(row, strategy, metric, interval) for every metric of every comparison with intervals, then the main
+    metric on each extra test set ("f1 on <name>")."""
     return [(row, strategy, metric, interval) for row in rows for strategy, comparison in row.comparisons.items()
-            for metric, interval in comparison.intervals.items()]
+            for metric, interval in [*comparison.intervals.items(),
+                                     *((f"{row.metric} on {name}", extra)
+                                       for name, extra in comparison.extra_intervals.items())]]
 
 
 def _markdown_every_metric(rows: list[Row]) -> list[str]:
@@ -257,7 +286,7 @@ def _markdown_published(published: list[PublishedFigure]) -> list[str]:
 # ---------------------------------------------------------------------------------------------------- CSV
 
 CSV_ROW_FIELDS = ("task", "dataset", "metric", "model", "train_size", "strategy", "setting")
-CSV_SIDE_FIELDS = ("n", "test_mean", "test_std", "dev_mean", "train_seconds", "feature_seconds",
+CSV_SIDE_FIELDS = ("n", "test_mean", "test_std", "dev_mean", "extra_tests", "train_seconds", "feature_seconds",
                    "feature_seconds_amortised", "run_seconds", "trainable_params")
 CSV_COMPARISON_FIELDS = ("baseline", "pairs", "pairs_left_out", "delta_test", "ci_low", "ci_high", "p_value",
                          "p_holm", "verdict", "run_seconds_ratio", "trainable_params_ratio")
@@ -270,7 +299,8 @@ def _blank_or(value, spec: str) -> str:
 
 
 def _csv_side(side: SideSummary) -> list[str]:
-    return [str(side.n), f"{side.test_mean:.4f}", _blank_or(side.test_std, ".4f"), f"{side.dev_mean:.4f}",
+    extra = "; ".join(f"{name}={mean:.4f} (n={seeds})" for name, (mean, seeds) in side.extra_tests.items())
+    return [str(side.n), f"{side.test_mean:.4f}", _blank_or(side.test_std, ".4f"), f"{side.dev_mean:.4f}", extra,
             f"{side.train_seconds:.2f}", f"{side.feature_seconds:.2f}", f"{side.feature_seconds_amortised:.2f}",
             f"{side.run_seconds:.2f}", str(round(side.trainable_params))]
 
@@ -331,11 +361,11 @@ def _latex_line(cells) -> str:
     return " & ".join(latex_escape(cell) for cell in cells) + r" \\"
 
 
-def _latex_body(rows: list[Row], with_setting: bool) -> list[str]:
+def _latex_body(rows: list[Row], layout: Layout) -> list[str]:
     """Rows apart by a rule; a row's task to train size printed once, on its first line, as a paper table would."""
     body: list[str] = []
     for row in rows:
-        lines = table_lines(row, with_setting)
+        lines = table_lines(row, layout)
         body += [r"\hline"] if body else []
         body += [_latex_line(line if index == 0 else [""] * ROW_KEY_CELLS + line[ROW_KEY_CELLS:])
                  for index, line in enumerate(lines)]
@@ -344,7 +374,8 @@ def _latex_body(rows: list[Row], with_setting: bool) -> list[str]:
 
 def latex(rows: list[Row], with_setting: bool = False) -> str:
     """comparison.tex: the measured table as a tabular to \\input into a paper."""
-    table_columns = columns(with_setting)
+    layout = Layout.of(rows, with_setting)
+    table_columns = columns(layout)
     return "\n".join([
         f"% elmo-bench: each strategy vs {BASELINE}, test scores (mean +/- sample std over seeds).",
         f"% Delta: paired bootstrap over seeds and test units, {LEVEL} interval; p Holm-adjusted over the report."
@@ -353,7 +384,7 @@ def latex(rows: list[Row], with_setting: bool = False) -> str:
         r"\hline",
         _latex_line([name for name, _ in table_columns]),
         r"\hline",
-        *_latex_body(rows, with_setting),
+        *_latex_body(rows, layout),
         r"\hline",
         r"\end{tabular}",
         "",

@@ -43,6 +43,7 @@ class SideSummary:
     trainable_params: float  # mean over seeds (the same for every seed unless the model changed)
     test_by_seed: dict[int, float]
     setting: str | None  # the setting chosen on dev (--select-on-dev), "" when only one was run; else None
+    extra_tests: dict[str, tuple[float, int]] = field(default_factory=dict)  # name -> (mean score, seeds)
 
     @property
     def run_seconds(self) -> float:
@@ -71,6 +72,7 @@ class Comparison:
     left_out: tuple[str, ...]  # one line per pair of seeds not compared, saying what differed
     delta: float | None  # mean paired difference of the main metric; None without a valid pair
     intervals: dict[str, Interval]  # metric -> interval, the main metric first; empty without predictions
+    extra_intervals: dict[str, Interval]  # extra test set -> interval of the main metric (descriptive)
     no_interval: str  # why there are no intervals ("" when there are)
     seconds_ratio: float | None  # run seconds (training + one-off features), strategy / baseline
     params_ratio: float | None  # trainable parameters, strategy / baseline; None when the baseline has none
@@ -142,8 +144,8 @@ def build_rows(runs: list[RunResult], resamples: int = RESAMPLES) -> list[Row]:
         comparisons = {} if BASELINE not in sides else {
             strategy: compare(key, strategy, by_strategy[strategy], by_strategy[BASELINE], sides, scores)
             for strategy in sides if strategy != BASELINE}
-        units = {scores[run.path].unit for group in by_strategy.values() for run in group
-                 if isinstance(scores[run.path], RunScores)}
+        units = {scores[(run.path, TEST)].unit for group in by_strategy.values() for run in group
+                 if isinstance(scores[(run.path, TEST)], RunScores)}
         family = by_strategy[next(iter(sides))][0].family
         rows.append(Row(*key, family, sides, comparisons, ", ".join(sorted(units))))
     return _holm_adjusted(rows)
@@ -163,7 +165,17 @@ def summarise(runs: list[RunResult], amortised: dict) -> SideSummary:
         trainable_params=float(np.mean([run.trainable_params for run in runs])),
         test_by_seed={run.seed: run.test for run in runs},
         setting=runs[0].setting,  # selection keeps one setting per side, so every run has the same
+        extra_tests={name: (float(np.mean(scores)), len(scores))
+                     for name, scores in sorted(_extra_scores(runs).items())},
     )
+
+
+def _extra_scores(runs: list[RunResult]) -> dict[str, list[float]]:
+    scores: dict[str, list[float]] = defaultdict(list)
+    for run in runs:
+        for name, extra in run.extra_tests.items():
+            scores[name].append(extra.score)
+    return scores
 
 
 def amortised_feature_seconds(runs: list[RunResult]) -> dict:
@@ -176,28 +188,36 @@ def amortised_feature_seconds(runs: list[RunResult]) -> dict:
             else sum(seconds / users[key] for key, seconds in run.features.costs) for run in runs}
 
 
+TEST = "test"  # the split every comparison is made on; extra test sets are "extra:<name>"
+
+
 def score_runs(runs: list[RunResult], resamples: int) -> dict:
-    """Per run: its RunScores, or why its predictions could not be rescored. Runs on one test set share
-    every draw of units."""
+    """Per (run, split): its RunScores, or why its predictions could not be rescored. Runs scored on one test
+    set share every draw of units."""
     scores: dict = {}
     by_test_set: dict[tuple, list] = defaultdict(list)
     for run in runs:
-        try:
-            test_set = read_test_set(run.path, run.test_predictions, run.metric, run.test)
-        except PredictionsError as error:
-            scores[run.path] = str(error)
-            continue
-        by_test_set[(run.task, run.dataset, run.metric, test_set.digest)].append((run, test_set))
-    for identity, group in sorted(by_test_set.items()):
-        units = len(group[0][1].units)
+        splits = [(TEST, run.test_predictions, run.test)] + [
+            (f"extra:{name}", extra.predictions, extra.score) for name, extra in run.extra_tests.items()]
+        for split, predictions, recorded in splits:
+            try:
+                test_set = read_test_set(run.path, predictions, run.metric, recorded)
+            except PredictionsError as error:
+                scores[(run.path, split)] = str(error)
+                continue
+            by_test_set[(run.task, run.dataset, run.metric, split, test_set.digest)].append((run, test_set))
+    for identity, group in sorted(by_test_set.items(), key=lambda item: item[0]):
+        split, units = identity[3], len(group[0][1].units)
+        # the identity of the test set's own units; "test" keeps the key it had before extra test sets existed
+        seed_key = identity[:3] + identity[4:] if split == TEST else identity
         metrics = [metric for _, test_set in group for metric in test_set.metrics.values()]
-        resampled = iter(resampled_scores(metrics, units, resamples, identity))
+        resampled = iter(resampled_scores(metrics, units, resamples, seed_key))
         full = iter(float(metric(np.ones((1, units)))[0]) for metric in metrics)
         for run, test_set in group:
             names = list(test_set.metrics)
-            scores[run.path] = RunScores(test_set.digest, test_set.unit, units,
-                                         {name: next(full) for name in names},
-                                         {name: next(resampled) for name in names})
+            scores[(run.path, split)] = RunScores(test_set.digest, test_set.unit, units,
+                                                  {name: next(full) for name in names},
+                                                  {name: next(resampled) for name in names})
     return scores
 
 
@@ -205,7 +225,7 @@ def pair_differences(strategy_run: RunResult, baseline_run: RunResult, scores: d
     """What the two runs of one seed do not share, by name; empty for a valid pair."""
     differing = [name for name, value in strategy_run.identity.items()
                  if value != baseline_run.identity.get(name)]
-    test_sets = {getattr(scores[run.path], "test_set", None) for run in (strategy_run, baseline_run)}
+    test_sets = {getattr(scores[(run.path, TEST)], "test_set", None) for run in (strategy_run, baseline_run)}
     if len(test_sets) > 1 and None not in test_sets:
         differing.append("test set")
     return differing
@@ -223,26 +243,35 @@ def compare(row_key: tuple, strategy: str, runs: list[RunResult], baseline_runs:
             pairs.append((own[seed], base[seed]))
     side, baseline = sides[strategy], sides[BASELINE]
     delta = float(np.mean([mine.test - theirs.test for mine, theirs in pairs])) if pairs else None
-    intervals, no_interval = _intervals(row_key, strategy, pairs, scores)
-    return Comparison(strategy, BASELINE, len(pairs), tuple(left_out), delta, intervals, no_interval,
+    intervals, no_interval = _intervals(row_key, strategy, pairs, scores, TEST)
+    extra_names = sorted(set.intersection(*(set(run.extra_tests) for pair in pairs for run in pair))) if pairs else []
+    extra_intervals = {}
+    for name in extra_names:
+        extra, _ = _intervals(row_key, strategy, pairs, scores, f"extra:{name}")
+        if extra:
+            extra_intervals[name] = next(iter(extra.values()))
+    return Comparison(strategy, BASELINE, len(pairs), tuple(left_out), delta, intervals, extra_intervals, no_interval,
                       _ratio(side.run_seconds, baseline.run_seconds),
                       _ratio(side.trainable_params, baseline.trainable_params))
 
 
-def _intervals(row_key: tuple, strategy: str, pairs: list, scores: dict) -> tuple[dict[str, Interval], str]:
+def _intervals(row_key: tuple, strategy: str, pairs: list, scores: dict, split: str) -> tuple[dict[str, Interval], str]:
+    """Per metric, the paired interval on `split` ("test" or "extra:<name>"); or none, and why."""
     if not pairs:
         return {}, "no pair of seeds to compare"
-    unscored = [scores[run.path] for pair in pairs for run in pair if not isinstance(scores[run.path], RunScores)]
+    paired = [(scores[(mine.path, split)], scores[(theirs.path, split)]) for mine, theirs in pairs]
+    unscored = [score for pair in paired for score in pair if not isinstance(score, RunScores)]
     if unscored:
         return {}, unscored[0]
+    if len({score.test_set for pair in paired for score in pair}) > 1:
+        return {}, f"the runs' {split} sets differ"
     task, dataset, metric, model, _ = row_key
     seeds = tuple(mine.seed for mine, _ in pairs)
     identity = (task, dataset, metric, model, strategy, seeds)  # not the size: curves resample seeds alike
     intervals = {}
-    for name in scores[pairs[0][0].path].full:
-        observed = np.array([scores[mine.path].full[name] - scores[theirs.path].full[name] for mine, theirs in pairs])
-        resampled = np.stack([scores[mine.path].resampled[name] - scores[theirs.path].resampled[name]
-                              for mine, theirs in pairs])
+    for name in paired[0][0].full:
+        observed = np.array([mine.full[name] - theirs.full[name] for mine, theirs in paired])
+        resampled = np.stack([mine.resampled[name] - theirs.resampled[name] for mine, theirs in paired])
         intervals[name] = paired_interval(observed, resampled, identity)
     return intervals, ""
 
