@@ -97,6 +97,19 @@ def test_csv_quoting_and_columns_by_name_or_index(tmp_path):
     assert labelled_rows(headless, "1", "0")[0].text == "fine"
 
 
+def test_a_headerless_tsv_may_have_rows_of_several_widths(tmp_path):
+    """The original STS Benchmark files add two optional source columns to some rows."""
+    path = write(tmp_path / "sts.tsv", "main\tMSRvid\t2012\t1\t5.0\tA man.\tA man!\n"
+                                       "main\tnews\t2015\t2\t1.4\tA cat.\tA dog.\tsrc-a\tsrc-b\n"
+                                       "main\tnews\t2015\t3\t1.4\n")
+    table = read_table(path, "tsv", header=False)
+    score, second = table.column("4", "task.score_column"), table.column("6", "task.sentence2_column")
+    assert [score(row) for row in table.rows] == ["5.0", "1.4", "1.4"]
+    assert [second(row) for row in table.rows[:2]] == ["A man!", "A dog."]
+    with pytest.raises(DataFormatError, match=r"sts\.tsv:3: no column 6 \(task\.sentence2_column\): the row has 5"):
+        second(table.rows[2])
+
+
 def test_tsv_keeps_quotes_as_text_and_jsonl_fields(tmp_path):
     tsv = read_table(write(tmp_path / "a.tsv", 'text\tlabel\nHe said "hi\tgreeting\n'), "tsv")
     assert labelled_rows(tsv, "text", "label")[0].text == 'He said "hi'

@@ -39,10 +39,10 @@ class Table:
         if self.rows and isinstance(self.rows[0].values, Mapping):
             return self._field(spec, key)
         if self.header is not None and spec in self.header:
-            return _getter(self.header.index(spec))
-        width = len(self.header) if self.header is not None else len(self.rows[0].values) if self.rows else 0
+            return self._getter(self.header.index(spec), key)
+        width = len(self.header) if self.header is not None else max((len(row.values) for row in self.rows), default=0)
         if spec.isdigit() and int(spec) < width:
-            return _getter(int(spec))
+            return self._getter(int(spec), key)
         names = f"the header has {', '.join(self.header)}" if self.header is not None else "the file has no header"
         raise DataFormatError(self.path, 1, f"no column {spec!r} ({key}): {names}, and an index must be below {width}")
 
@@ -56,25 +56,30 @@ class Table:
         return get
 
 
-def _getter(index: int) -> Callable[[Row], str]:
-    return lambda row: row.values[index]
+    def _getter(self, index: int, key: str) -> Callable[[Row], str]:
+        def get(row: Row) -> str:
+            if index >= len(row.values):  # a headerless file may have rows of several widths
+                raise DataFormatError(self.path, row.line, f"no column {index} ({key}): the row has"
+                                                           f" {len(row.values)} fields")
+            return row.values[index]
+
+        return get
 
 
 def read_table(path: str | Path, format: str, encoding: str = "utf-8", header: bool = True) -> Table:
-    """The rows of a CSV, TSV or JSONL file (blank lines skipped); every CSV/TSV row must have as many fields as
-    the header (or, without one, as the first row)."""
+    """The rows of a CSV, TSV or JSONL file (blank lines skipped). With a header, every CSV/TSV row must have as
+    many fields as it; without one, rows may differ in width (the original STS Benchmark files add two optional
+    columns to some rows) and a row too short for a column is named when that column is read."""
     path = Path(path)
     lines = read_text_lines(path, encoding)
     if format == "jsonl":
         return Table(path, None, list(_json_rows(path, lines)))
     rows = list(_csv_rows(path, lines) if format == "csv" else _tsv_rows(lines))
     names = tuple(rows.pop(0).values) if header and rows else None
-    width = len(names) if names is not None else len(rows[0].values) if rows else 0
-    for row in rows:
-        if len(row.values) != width:
-            raise DataFormatError(path, row.line, f"expected {width} {format.upper()} columns"
-                                                  f" (as {'in the header' if names else 'on the first row'}),"
-                                                  f" found {len(row.values)}")
+    for row in rows if names is not None else ():
+        if len(row.values) != len(names):
+            raise DataFormatError(path, row.line, f"expected {len(names)} {format.upper()} columns (as in the"
+                                                  f" header), found {len(row.values)}")
     if not rows:
         raise DataError(f"{path}: no rows{' after the header' if names else ''}")
     return Table(path, names, rows)
