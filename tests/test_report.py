@@ -202,6 +202,9 @@ def test_markdown_states_the_test_and_keeps_published_figures_apart(runs, tmp_pa
     md = (tmp_path / "report" / "comparison.md").read_text()
     assert "paired bootstrap over seeds and test units" in md and "Holm's method" in md and "p < 0.05" in md
     assert "## Comparisons without an interval" in md and "## Decision guide" in md
+    guide = md.split("## Decision guide")[1]
+    assert "  - n=1,000: only feature_ensemble ran, nothing to compare." in guide  # ner 1000 has no finetune run
+    assert "  - n=100: no comparison with an interval" in guide  # these runs have no predictions files
     measured, published = md.split("## Published figures (not measured here)")
     assert "92.22 ± 0.10" in published and "54.7 ± 0.5" in published and "Peters et al. 2018" in published
     assert "92.22" not in measured

@@ -38,6 +38,8 @@ def _advice(row: Row) -> str:
     compared = {strategy: comparison for strategy, comparison in row.comparisons.items() if comparison.main}
     if BASELINE not in row.sides:
         return f"no {BASELINE} run, nothing to compare."
+    if not row.comparisons:
+        return f"only {BASELINE} ran, nothing to compare."
     if not compared:
         return "no comparison with an interval (see the section on comparisons without one)."
     better = sorted((s for s, c in compared.items() if c.winner == s), key=lambda s: -compared[s].delta)
