@@ -59,6 +59,25 @@ def _pretrain(cfg: DictConfig) -> None:
     log.info("exported %s: held-out perplexity %.1f (unigram %.1f)", cfg.name, ppl["mean"], card["unigram_perplexity"])
 
 
+@hydra.main(version_base="1.3", config_path=str(PROJECT_ROOT / "conf"), config_name="probe")
+def _probe(cfg: DictConfig) -> None:
+    from .probe import run_probe
+
+    try:
+        run_probe(OmegaConf.to_object(cfg))
+    except USER_ERRORS as error:
+        log.error("%s", error)
+        raise SystemExit(2) from None
+
+
+def probe_main() -> None:
+    from .probe import register_probe_schema  # scikit-learn loads only for probes
+
+    setup()
+    register_probe_schema()
+    _probe()
+
+
 def pretrain_main() -> None:
     register_resolvers()
     register_pretrain_schema()

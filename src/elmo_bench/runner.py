@@ -21,7 +21,7 @@ from omegaconf import OmegaConf
 
 from .atomic import write_json, write_jsonl
 from .cell_lock import CellBusy, CellLock
-from .config import ConfigError, Device, RunConfig, size_tag
+from .config import ConfigError, Device, ModelConfig, RunConfig, size_tag
 from .data.errors import DataError
 from .data.subsample import nested_subset
 from .elmo import BiLM, load_bilm, read_options
@@ -190,7 +190,7 @@ def build(config: RunConfig, device: torch.device) -> Cell:
     train = nested_subset(splits.train, config.data.train_size, subset_seed(config))
     if not train:
         raise DataError(f"task '{task.name}': the training split is empty ({splits.source})")
-    bilm, fingerprint = load_model(config)
+    bilm, fingerprint = load_model(config.model, config.seed)
     # Distinct texts: a SQuAD context shared by five questions must not count its words five times.
     train_texts = dict.fromkeys(text for example in train for text in example.texts)
     vocabulary = WordVocabulary(train_texts, config.inputs.min_word_count) if config.inputs.word_dim else None
@@ -206,13 +206,13 @@ def build(config: RunConfig, device: torch.device) -> Cell:
                 context.feature_costs)
 
 
-def load_model(config: RunConfig) -> tuple[BiLM, str]:
+def load_model(model: ModelConfig, seed: int) -> tuple[BiLM, str]:
     """The biLM and the fingerprint that keys its features in the cache."""
-    options_file = str(resolve(config.model.options_file))
-    if config.model.random_weights:  # initialised under the run's seed (set in `build`)
-        fingerprint = hashlib.sha256(f"random:{config.seed}:{file_digest(options_file)}".encode()).hexdigest()
+    options_file = str(resolve(model.options_file))
+    if model.random_weights:  # initialised under the run's seed (set in `build`)
+        fingerprint = hashlib.sha256(f"random:{seed}:{file_digest(options_file)}".encode()).hexdigest()
         return BiLM(read_options(options_file)).eval(), fingerprint
-    weight_file = str(resolve(config.model.weight_file))
+    weight_file = str(resolve(model.weight_file))
     return load_bilm(options_file, weight_file), bilm_fingerprint(options_file, weight_file)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from . import figures, render
 from .load import RunResult, keep_newest_per_cell, load_runs
+from .probes import load_probes, markdown_probes
 from .references import published_for
 from .select import Selection, keep_best_on_dev
 from .bootstrap import RESAMPLES, Crossover
@@ -48,11 +49,12 @@ def build_report(run_dirs: list[Path], out_dir: Path, references: bool = True,
         runs = keep_newest_per_cell(runs, left_out)
     rows = build_rows(runs, resamples)
     found = crossovers(rows)
+    layer_table = markdown_probes(load_probes(run_dirs, left_out), runs)
     out_dir.mkdir(parents=True, exist_ok=True)
     drawn = figures.draw_all(runs, rows, out_dir / "figures")
     published = published_for({run.task for run in runs}) if references else None
     texts = {
-        "comparison.md": render.markdown(rows, found, len(runs), len(left_out), published,
+        "comparison.md": render.markdown(rows, found, layer_table, len(runs), len(left_out), published,
                                          [(caption, path.relative_to(out_dir).as_posix()) for caption, path in drawn],
                                          selections),
         "comparison.csv": render.csv_text(rows),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 RESULT_FILE = "result.json"
+PROBE_FILE = "probe.json"  # a probe's folder (elmo-bench-probe) is named like a run's but is not one
 # Config keys that never make two runs different settings: the seed axis, where a run was written, rerun switches.
 NOT_A_SETTING = frozenset({"seed", "output_dir", "force", "keep_checkpoint", "data.subset_seed"})
 # The runner writes each run into <output_dir>/<task>/<strategy>/<model>/n<size>/seed<seed>/; such a folder
@@ -278,6 +279,7 @@ def _run_folders_without_result(folder: Path) -> list[Path]:
     return sorted(
         path for path in folder.rglob("seed*")
         if _RUN_FOLDER_NAME.fullmatch(path.name) and path.is_dir() and not (path / RESULT_FILE).exists()
+        and not (path / PROBE_FILE).exists()
     )
 
 

@@ -153,11 +153,11 @@ def _md_line(cells) -> str:
     return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
 
 
-def markdown(rows: list[Row], crossovers: dict[tuple, Crossover], n_runs: int, n_left_out: int,
-             published: list[PublishedFigure] | None, figures: list[tuple[str, str]],
+def markdown(rows: list[Row], crossovers: dict[tuple, Crossover], layer_table: list[str], n_runs: int,
+             n_left_out: int, published: list[PublishedFigure] | None, figures: list[tuple[str, str]],
              selections: list[Selection] | None = None) -> str:
-    """The whole comparison.md; `figures` holds (caption, path relative to the report folder); `selections`
-    is given with --select-on-dev."""
+    """The whole comparison.md; `layer_table` holds the probe section's lines (probes.py), `figures`
+    (caption, path relative to the report folder); `selections` is given with --select-on-dev."""
     layout = Layout.of(rows, with_setting=selections is not None)
     header = [name for name, _ in columns(layout)]
     lines = [
@@ -171,6 +171,7 @@ def markdown(rows: list[Row], crossovers: dict[tuple, Crossover], n_runs: int, n
         *_markdown_every_metric(rows),
         *_markdown_crossovers(crossovers),
         *decision_guide(rows, crossovers),
+        *layer_table,
         *_markdown_without_interval(rows),
     ]
     if selections is not None:

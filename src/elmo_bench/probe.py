@@ -1,0 +1,179 @@
+"""Linear probes: which layer of the frozen biLM carries a task's information (ELMo paper, section 5.3).
+
+    elmo-bench-probe task=pos data.train_size=2000
+    elmo-bench-probe task=sst5 probe.cell=outputs/sst5/feature_ensemble/cpu-small/n2000/seed1
+
+For a task with token labels (tagging: one row per token) or sentence labels (classification: the mean of
+the sentence's token vectors), a logistic regression on standardised features is fitted on each layer of the
+frozen biLM, read from the same feature cache the runs use, so a probe costs seconds to minutes rather than a
+training run. Its regularisation C is chosen on dev from `probe.c_grid`; dev and test accuracy per layer go
+into `probe.json`. With `probe.cell` (a finished run with a learned scalar mix), the mix γ·Σ s_j·h_j of
+that run's own weights is probed too, beside the single layers.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from .atomic import write_json
+from .config import ConfigError, DataConfig, ModelConfig, check
+from .data.subsample import nested_subset
+from .runner import load_model, split_texts
+from .strategies.base import FeatureCacheConfig
+from .strategies.feature_cache import FeatureTable, load_or_compute
+from .tasks import Example, make_task
+
+log = logging.getLogger(__name__)
+
+PROBED_FAMILIES = ("tagging", "classification")  # token or sentence labels; pairs and QA have neither
+RESULT_FILE = "probe.json"
+
+
+@dataclass
+class ProbeSettings:
+    c_grid: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0, 10.0])  # chosen on dev
+    max_iter: int = 300
+    cell: Optional[str] = None  # a finished run whose learned scalar mix is probed too
+    batch_texts: int = 256  # texts gathered from the feature table at once
+
+    def __post_init__(self) -> None:
+        check(bool(self.c_grid) and all(c > 0 for c in self.c_grid), "probe.c_grid",
+              f"needs positive values, got {list(self.c_grid)}")
+        check(self.max_iter > 0, "probe.max_iter", f"must be > 0, got {self.max_iter}")
+
+
+@dataclass
+class ProbeConfig:
+    task: Any = MISSING
+    head: Any = None  # composed with the task's config (conf/task picks a head); a probe has none of its own
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    cache: FeatureCacheConfig = field(default_factory=FeatureCacheConfig)
+    probe: ProbeSettings = field(default_factory=ProbeSettings)
+    seed: int = 1  # draws the training subset (as a run of this seed does)
+    output_dir: str = "outputs"
+    batch_tokens: int = 4000  # for computing features
+
+
+def register_probe_schema() -> None:
+    ConfigStore.instance().store(name="probe_schema", node=ProbeConfig)
+
+
+@dataclass(frozen=True)
+class Probed:
+    """One representation's probe: the C chosen on dev and the accuracies (×100)."""
+
+    c: float
+    dev: float
+    test: float
+    seconds: float
+    converged: bool  # the chosen fit reached its tolerance within probe.max_iter
+
+
+def fit_probe(train: tuple[np.ndarray, np.ndarray], dev: tuple[np.ndarray, np.ndarray],
+              test: tuple[np.ndarray, np.ndarray], c_grid: list[float], max_iter: int) -> Probed:
+    """Logistic regression on standardised features; C is the grid value with the best dev accuracy (the
+    smallest C among ties, the most regularised)."""
+    start = time.perf_counter()
+    best = None
+    for c in sorted(c_grid):
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            model.fit(*train)
+        converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+        dev_accuracy = 100 * model.score(*dev)
+        if best is None or dev_accuracy > best[1]:
+            best = (c, dev_accuracy, model, converged)
+    c, dev_accuracy, model, converged = best
+    return Probed(c, dev_accuracy, 100 * model.score(*test), time.perf_counter() - start, converged)
+
+
+def pooled(table: FeatureTable, examples: list[Example], tokens: bool, batch: int) -> tuple[np.ndarray, list]:
+    """(rows, layers, dim) features and their labels: one row per token (tagging) or per sentence (its tokens'
+    mean)."""
+    features, labels = [], []
+    for start in range(0, len(examples), batch):
+        chunk = examples[start:start + batch]
+        layers, mask = table([example.texts[0] for example in chunk])
+        stacked = torch.stack(layers, dim=2)  # (B, T, L, D)
+        if tokens:
+            features.append(stacked[mask])
+            labels += [tag for example in chunk for tag in example.label]
+        else:
+            counts = mask.sum(dim=1).clamp(min=1)[:, None, None]
+            features.append((stacked * mask[..., None, None]).sum(dim=1) / counts)
+            labels += [example.label for example in chunk]
+    return torch.cat(features).numpy(), labels
+
+
+def learned_mix(cell: str) -> tuple[np.ndarray, float]:
+    """The softmax weights and γ of a finished run's scalar mix, from its result.json."""
+    path = Path(cell) / "result.json"
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+        weights, gamma = np.asarray(result["scalar_mix"]["weights"], dtype=np.float32), float(result["scalar_mix"]["gamma"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ConfigError(f"config key 'probe.cell': {path} holds no learned scalar mix ({error})") from None
+    if result.get("config", {}).get("inputs", {}).get("layer_norm"):
+        raise ConfigError(f"config key 'probe.cell': {path} normalised each layer before its mix "
+                          "(inputs.layer_norm=true); the probe mixes the raw layers, so it would not be that mix")
+    return weights, gamma
+
+
+def run_probe(config: ProbeConfig) -> dict:
+    """Probe every layer (and a run's learned mix) and write probe.json into the probe's folder."""
+    task = make_task(config.task)
+    if task.family not in PROBED_FAMILIES:
+        raise ConfigError(f"config key 'task': a probe needs token or sentence labels ({', '.join(PROBED_FAMILIES)}"
+                          f" tasks), and '{task.name}' is a {task.family} task")
+    splits = task.load(config.data.root, config.data.use_hub)
+    train = nested_subset(splits.train, config.data.train_size, config.seed if config.data.subset_seed is None
+                          else config.data.subset_seed)
+    bilm, fingerprint = load_model(config.model, config.seed)
+    table, costs = load_or_compute(bilm, fingerprint, split_texts(train=train, dev=splits.dev, test=splits.test),
+                                   config.cache.dir, config.cache.dtype, config.batch_tokens, torch.device("cpu"))
+    tokens = task.family == "tagging"
+    data = {name: pooled(table, examples, tokens, config.probe.batch_texts)
+            for name, examples in (("train", train), ("dev", splits.dev), ("test", splits.test))}
+    representations = {f"layer {layer}": (lambda x, layer=layer: x[:, layer]) for layer in range(bilm.num_layers)}
+    if config.probe.cell:
+        weights, gamma = learned_mix(config.probe.cell)
+        representations["learned mix"] = lambda x: gamma * np.einsum("nld,l->nd", x, weights)
+    probes = {name: fit_probe(*((pick(data[split][0]), data[split][1]) for split in ("train", "dev", "test")),
+                              config.probe.c_grid, config.probe.max_iter)
+              for name, pick in representations.items()}
+    return _record(config, task, len(train), tokens, probes, costs)
+
+
+def _record(config: ProbeConfig, task, train_size: int, tokens: bool, probes: dict[str, Probed], costs) -> dict:
+    folder = Path(config.output_dir) / "probe" / task.name / config.model.label / f"n{train_size}" / f"seed{config.seed}"
+    record = {
+        "status": "complete", "task": task.name, "task_family": task.family,
+        "dataset": getattr(config.task, "dataset", task.name), "model": config.model.label,
+        "train_size": train_size, "seed": config.seed, "unit": "token" if tokens else "sentence (mean of its tokens)",
+        "metric": "accuracy", "cell": config.probe.cell, "c_grid": list(config.probe.c_grid),
+        "probes": {name: {"c": p.c, "dev": round(p.dev, 4), "test": round(p.test, 4), "seconds": round(p.seconds, 3),
+                          "converged": p.converged} for name, p in probes.items()},
+        "feature_cost": [cost.record() for cost in costs],
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(folder / RESULT_FILE, record)
+    for name, p in probes.items():
+        log.info("%s %s n=%d probe on %s: dev %.2f, test %.2f (C=%g, %.1fs)", task.name, config.model.label,
+                 train_size, name, p.dev, p.test, p.c, p.seconds)
+    return record
