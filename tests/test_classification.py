@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from sklearn.metrics import accuracy_score
+from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
 
 from elmo_bench.config import ConfigError
@@ -202,12 +202,24 @@ def test_accuracy_hand_computed(gold, predicted, expected):
     assert accuracy(gold, predicted) == pytest.approx(expected)
 
 
-def test_accuracy_matches_sklearn():
+def test_accuracy_per_class_scores_and_confusion_match_sklearn():
     generator = torch.Generator().manual_seed(0)
-    gold = torch.randint(0, 5, (500,), generator=generator).tolist()
-    predicted = torch.randint(0, 5, (500,), generator=generator).tolist()
-    assert ClassificationTask(sst_config()).score(gold, predicted)["accuracy"] == pytest.approx(
-        accuracy_score(gold, predicted))
+    task = ClassificationTask(sst_config())
+    gold = [task.classes[i] for i in torch.randint(0, 5, (500,), generator=generator).tolist()]
+    predicted = [task.classes[i] for i in torch.randint(0, 4, (500,), generator=generator).tolist()]  # never class 4
+    scores = task.score(gold, predicted)
+    assert scores["accuracy"] == pytest.approx(accuracy_score(gold, predicted))
+    assert scores["macro_f1"] == pytest.approx(f1_score(gold, predicted, labels=task.classes, average="macro",
+                                                        zero_division=0))
+    never = task.classes[4]
+    assert (scores[f"precision_{never}"], scores[f"recall_{never}"], scores[f"f1_{never}"]) == (0.0, 0.0, 0.0)
+    first = task.classes[0]
+    assert scores[f"recall_{first}"] == pytest.approx(
+        sum(g == p == first for g, p in zip(gold, predicted)) / gold.count(first))
+    matrix = scores["confusion"]["matrix"]
+    assert scores["confusion"]["labels"] == task.classes and sum(map(sum, matrix)) == 500
+    assert [row[4] for row in matrix] == [0] * 5 and sum(matrix[i][i] for i in range(5)) == round(
+        500 * scores["accuracy"])
 
 
 def test_accuracy_refuses_mismatched_or_empty_input():

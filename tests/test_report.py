@@ -441,3 +441,18 @@ def test_without_select_on_dev_settings_are_duplicates_and_the_warning_says_so(s
     assert all("--select-on-dev" in message and "trainer.lr" in message for message in duplicates)
     assert not any("subset_seed" in message or "output_dir" in message.split("differ in")[1]
                    for message in duplicates)
+
+
+def test_the_classes_that_move_most_are_listed_per_comparison(tmp_path):
+    root = tmp_path / "outputs"
+    per_type = {"feature_ensemble": {"PER": 80.0, "LOC": 70.0, "ORG": 60.0, "MISC": 50.0},
+                "finetune": {"PER": 80.5, "LOC": 66.0, "ORG": 61.0, "MISC": 53.0}}
+    for strategy, scores in per_type.items():
+        for seed in (1, 2):
+            data = result("ner", strategy, 100, seed, 70.0, 70.0, 10.0)
+            data["metrics"]["test"] |= {f"f1_{kind}": value + seed for kind, value in scores.items()}
+            write(run_dir(root, "ner", strategy, 100, seed) / "result.json", data)
+    report, _ = build(root, tmp_path / "report")
+    assert report.rows[0].side("finetune").class_f1 == {"LOC": 67.5, "MISC": 54.5, "ORG": 62.5, "PER": 82.0}
+    md = (tmp_path / "report" / "comparison.md").read_text()
+    assert "- ner (conll2003, fixture, n=100) finetune: LOC -4.00, MISC +3.00, ORG +1.00" in md

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from seqeval.metrics import f1_score
+from seqeval.metrics import classification_report, f1_score
+from sklearn.metrics import f1_score as f1_score_tokens
 
 from elmo_bench.config import ConfigError
 from elmo_bench.data.errors import DataError
@@ -67,6 +68,11 @@ def test_ner_feature_ensemble_writes_a_complete_record(overrides):
         assert len(rows) == 60
         expected = 100 * f1_score([r["gold"] for r in rows], [r["pred"] for r in rows])
         assert result[split] == pytest.approx(expected, abs=1e-3)
+        by_type = classification_report([r["gold"] for r in rows], [r["pred"] for r in rows], output_dict=True,
+                                         zero_division=0)
+        for kind in ("PER", "LOC", "ORG", "MISC"):
+            for key, column in (("precision", "precision"), ("recall", "recall"), ("f1", "f1-score")):
+                assert result["metrics"][split][f"{key}_{kind}"] == pytest.approx(100 * by_type[kind][column], abs=1e-3)
 
 
 def test_pos_both_strategies_share_the_subset_and_differ_in_trainable_biLM(overrides):
@@ -82,6 +88,12 @@ def test_pos_both_strategies_share_the_subset_and_differ_in_trainable_biLM(overr
     rows = read_jsonl(Path(overrides[1].split("=", 1)[1]) / "pos/finetune/fixture/n50/seed1/predictions/test.jsonl")
     correct = sum(g == p for r in rows for g, p in zip(r["gold"], r["pred"]))
     assert tuned["test"] == pytest.approx(100 * correct / sum(len(r["gold"]) for r in rows), abs=1e-3)
+    # Per tag, from the predictions with scikit-learn on the tokens.
+    gold, pred = [t for r in rows for t in r["gold"]], [t for r in rows for t in r["pred"]]
+    tags = sorted(set(gold) | set(pred))
+    f1 = f1_score_tokens(gold, pred, labels=tags, average=None, zero_division=0)
+    assert [tuned["metrics"]["test"][f"f1_{tag}"] for tag in tags] == pytest.approx(100 * f1, abs=1e-3)
+    assert tuned["metrics"]["test"]["macro_f1"] == pytest.approx(100 * f1.mean(), abs=1e-3)
 
 
 def test_finished_cell_is_skipped_and_force_reruns(overrides):

@@ -38,8 +38,10 @@ def test_no_predictions_give_zero_without_warnings():
         warnings.simplefilter("error")
         scores = span_f1([["B-PER", "O"], ["B-LOC"]], [["O", "O"], ["O"]])
         nothing = span_f1([["O", "O"]], [["O", "O"]])
-    assert scores == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "per_type": {"PER": 0.0, "LOC": 0.0}}
-    assert nothing == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "per_type": {}}
+    assert scores == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "per_type": {"PER": 0.0, "LOC": 0.0},
+                      "per_type_precision": {"PER": 0.0, "LOC": 0.0}, "per_type_recall": {"PER": 0.0, "LOC": 0.0}}
+    assert nothing == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "per_type": {}, "per_type_precision": {},
+                       "per_type_recall": {}}
 
 
 def test_i_after_o_opens_an_entity_like_conlleval():

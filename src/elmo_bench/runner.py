@@ -225,12 +225,13 @@ def evaluate(cell: Cell, config: RunConfig, device: torch.device, folder: Path) 
 
 def score_split(cell: Cell, config: RunConfig, device: torch.device, examples: list[Example],
                 predictions_file: Path) -> dict | None:
-    """The split's metrics x100 (None without gold labels), after writing its predictions."""
+    """The split's metrics x100 (None without gold labels), after writing its predictions; a table among them
+    (a confusion matrix) is kept as it is."""
     predicted = predict(cell.task, cell.model, examples, config.trainer, device)
     gold = [e.label for e in examples]
     scores = None if any(label is None for label in gold) else cell.task.score(gold, predicted)
     write_jsonl(predictions_file, [cell.task.prediction_record(e, p) for e, p in zip(examples, predicted)])
-    return scores and {k: round(100 * v, 4) for k, v in scores.items()}
+    return scores and {k: round(100 * v, 4) if isinstance(v, float) else v for k, v in scores.items()}
 
 
 def evaluate_extra_tests(cell: Cell, config: RunConfig, device: torch.device, folder: Path) -> dict[str, dict]:

@@ -81,6 +81,7 @@ class RunResult:
     features: FeatureUse = field(default_factory=lambda: FeatureUse(None, 0.0), compare=False, repr=False)
     test_predictions: str | None = None  # the test predictions file, relative to the run's folder
     extra_tests: dict[str, ExtraTestResult] = field(default_factory=dict, compare=False, repr=False)
+    class_f1: dict[str, float] = field(default_factory=dict, compare=False, repr=False)  # test F1 per class/type
 
     @property
     def cell(self) -> tuple[str, str, str, int, int]:
@@ -155,7 +156,16 @@ def load_result(path: Path) -> RunResult:
         features=FeatureUse(_feature_costs(data.get("feature_cost")), feature_seconds),
         test_predictions=(data.get("predictions") or {}).get("test"),
         extra_tests=_extra_tests(data.get("extra_test"), fields["metric"]),
+        class_f1=_class_f1(data.get("metrics")),
     )
+
+
+def _class_f1(metrics) -> dict[str, float]:
+    """The test F1 of each class or entity type ("f1_<name>" in result.json's metrics), where recorded."""
+    test = metrics.get("test") if isinstance(metrics, dict) else None
+    if not isinstance(test, dict):
+        return {}
+    return {key[3:]: float(value) for key, value in sorted(test.items()) if key.startswith("f1_") and _is_number(value)}
 
 
 def _extra_tests(extra, metric: str) -> dict[str, ExtraTestResult]:

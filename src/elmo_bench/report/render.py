@@ -171,6 +171,7 @@ def markdown(rows: list[Row], crossovers: dict[tuple, Crossover], layer_table: l
         *_markdown_every_metric(rows),
         *_markdown_crossovers(crossovers),
         *decision_guide(rows, crossovers),
+        *_markdown_class_movers(rows),
         *layer_table,
         *_markdown_without_interval(rows),
     ]
@@ -248,6 +249,28 @@ def _markdown_crossovers(crossovers: dict[tuple, Crossover]) -> list[str]:
         *(_md_line([task, dataset, metric, model, strategy, ", ".join(f"{size:,d}" for size in found.sizes),
                     format_crossover(found)])
           for (task, dataset, metric, model, strategy), found in crossovers.items()), ""]
+
+
+MOVERS = 3  # classes or entity types listed per comparison
+
+
+def _markdown_class_movers(rows: list[Row]) -> list[str]:
+    """Per row and strategy, the classes (entity types, tags) whose mean test F1 differs most from the baseline's."""
+    lines = []
+    for row in rows:
+        baseline = row.side(BASELINE)
+        for strategy, side in row.sides.items():
+            shared = sorted(baseline.class_f1.keys() & side.class_f1.keys()) if baseline and strategy != BASELINE else []
+            moves = sorted(((side.class_f1[name] - baseline.class_f1[name], name) for name in shared),
+                           key=lambda move: (-abs(move[0]), move[1]))[:MOVERS]
+            if moves:
+                lines.append(f"- {row.task} ({row.dataset}, {row.model}, n={row.train_size:,d}) {strategy}: "
+                             + ", ".join(f"{name} {delta:+.2f}" for delta, name in moves))
+    if not lines:
+        return []
+    return ["## Classes that move most", "",
+            f"Per comparison, the {MOVERS} classes, entity types or tags whose test F1 (mean over seeds) differs "
+            f"most from {BASELINE}'s: descriptive, without intervals.", "", *lines, ""]
 
 
 def _markdown_without_interval(rows: list[Row]) -> list[str]:

@@ -44,6 +44,7 @@ class SideSummary:
     test_by_seed: dict[int, float]
     setting: str | None  # the setting chosen on dev (--select-on-dev), "" when only one was run; else None
     extra_tests: dict[str, tuple[float, int]] = field(default_factory=dict)  # name -> (mean score, seeds)
+    class_f1: dict[str, float] = field(default_factory=dict)  # class or entity type -> mean test F1 over seeds
 
     @property
     def run_seconds(self) -> float:
@@ -167,6 +168,8 @@ def summarise(runs: list[RunResult], amortised: dict) -> SideSummary:
         setting=runs[0].setting,  # selection keeps one setting per side, so every run has the same
         extra_tests={name: (float(np.mean(scores)), len(scores))
                      for name, scores in sorted(_extra_scores(runs).items())},
+        class_f1={name: float(np.mean([run.class_f1[name] for run in runs]))
+                  for name in sorted(set.intersection(*(set(run.class_f1) for run in runs)))},
     )
 
 

@@ -29,6 +29,7 @@ from ..data.labelled import label_prefix, labelled_rows, read_labelled_lines
 from ..data.sst import read_sst_trees
 from ..data.tables import TABLE_FORMATS, read_table
 from ..data.tokenize import tokenize
+from ..metrics.per_class import class_scores, confusion
 from .base import Example, Splits, Task, TaskConfig, TaskModel, Tokens
 from .layers import AttentionPool, TokenEncoder, masked_max_pool, masked_mean_pool
 
@@ -306,5 +307,7 @@ class ClassificationTask(Task):
                     train: Sequence[Example]) -> TaskModel:
         return ClassifierModel(embedder, self.classes, head_config)
 
-    def score(self, gold: Sequence[str], predicted: Sequence[str]) -> dict[str, float]:
-        return {"accuracy": accuracy(gold, predicted)}
+    def score(self, gold: Sequence[str], predicted: Sequence[str]) -> dict:
+        """Accuracy, macro-F1 and each class's precision, recall and F1 (fractions), and the confusion matrix."""
+        return ({"accuracy": accuracy(gold, predicted)} | class_scores(gold, predicted, self.classes)
+                | {"confusion": confusion(gold, predicted, self.classes)})

@@ -21,6 +21,7 @@ from ..config import check
 from ..data.conll import read_column_file
 from ..data.conllu import TAG_FIELDS, read_conllu
 from ..data.hub import load_hub_dataset
+from ..metrics.per_class import class_scores
 from .base import Example, Splits, Task, TaskConfig, TaskModel
 from .crf import (ConditionalRandomField, TransitionMask, bioes_transition_mask,
                   iob2_transition_mask)
@@ -163,8 +164,14 @@ class TaggingTask(Task):
         return TaggerModel(embedder, labels, head_config, allowed)
 
     def score(self, gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict[str, float]:
+        """The main metric, and per tag (accuracy tasks) or entity type (span F1) its precision, recall, F1 and
+        their macro mean."""
         if self.metric == "accuracy":
-            return token_accuracy(gold, predicted)
+            tokens = [tag for sentence in gold for tag in sentence], [tag for sentence in predicted for tag in sentence]
+            return token_accuracy(gold, predicted) | class_scores(*tokens)
         scores = span_f1(gold, predicted)
-        per_type = scores.pop("per_type", {})
-        return scores | {f"f1_{kind}": value for kind, value in sorted(per_type.items())}
+        per_type = {kind: scores.pop(f"per_type{suffix}", {}) for kind, suffix in
+                    (("f1", ""), ("precision", "_precision"), ("recall", "_recall"))}
+        macro = {"macro_f1": sum(per_type["f1"].values()) / len(per_type["f1"])} if per_type["f1"] else {}
+        return scores | macro | {f"{kind}_{name}": value for kind, values in per_type.items()
+                                 for name, value in sorted(values.items())}

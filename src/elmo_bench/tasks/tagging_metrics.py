@@ -16,19 +16,22 @@ AVERAGE_ROWS = ("micro avg", "macro avg", "weighted avg")  # classification_repo
 
 
 def span_f1(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict:
-    """{"precision", "recall", "f1", "per_type": {"PER": f1, ...}} over IOB2 tag sequences."""
+    """{"precision", "recall", "f1", "per_type": {"PER": f1, ...}, "per_type_precision": {...},
+    "per_type_recall": {...}} over IOB2 tag sequences."""
     gold, pred = _as_lists(gold, pred)
     scores = {
         "precision": float(precision_score(gold, pred, zero_division=0)),
         "recall": float(recall_score(gold, pred, zero_division=0)),
         "f1": float(f1_score(gold, pred, zero_division=0)),
-        "per_type": {},
+        "per_type": {}, "per_type_precision": {}, "per_type_recall": {},
     }
     # classification_report averages over an empty set of types (a NumPy warning) when there are no entities.
     if any(tag != "O" for sentence in gold + pred for tag in sentence):
         report = classification_report(gold, pred, output_dict=True, zero_division=0)
-        per_type = {name: row["f1-score"] for name, row in report.items() if name not in AVERAGE_ROWS}
-        scores["per_type"] = {name: float(f1) for name, f1 in per_type.items()}
+        rows = {name: row for name, row in report.items() if name not in AVERAGE_ROWS}
+        for key, column in (("per_type", "f1-score"), ("per_type_precision", "precision"),
+                            ("per_type_recall", "recall")):
+            scores[key] = {name: float(row[column]) for name, row in rows.items()}
     return scores
 
 
