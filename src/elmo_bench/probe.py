@@ -45,7 +45,7 @@ RESULT_FILE = "probe.json"
 
 @dataclass
 class ProbeSettings:
-    c_grid: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0, 10.0])  # chosen on dev
+    c_grid: list[float] = field(default_factory=lambda: [0.001, 0.01, 0.1, 1.0, 10.0])  # chosen on dev
     max_iter: int = 300
     cell: Optional[str] = None  # a finished run whose learned scalar mix is probed too
     batch_texts: int = 256  # texts gathered from the feature table at once
