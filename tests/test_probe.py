@@ -90,3 +90,28 @@ def test_the_report_shows_the_layer_table_beside_learned_mix_weights(tmp_path):
     md = (tmp_path / "report" / "comparison.md").read_text()
     assert ("| pos | conll2003 | fixture | 100 | token | 2 | 81.00 (80.00) | 92.00 (91.00) | 0.30, 0.30, 0.40 (2) |"
             in md)
+
+
+@pytest.mark.slow
+def test_a_fine_tuned_cells_encoder_is_probed_under_its_own_name(shared_dir, tmp_path, monkeypatch):
+    from elmo_bench.runner import run
+
+    from runs import FAST, make_config, offline_overrides
+
+    root = conll_slice(shared_dir, tmp_path / "data", train=60, dev=30, test=30)
+    overrides = [*offline_overrides(root, tmp_path, monkeypatch), *FAST, "task=pos", "data.train_size=40",
+                 "keep_encoder=true", "trainer.max_epochs=1"]
+    for strategy in ("finetune", "feature_ensemble"):
+        run(make_config([*overrides, f"strategy={strategy}"]))
+    cell = tmp_path / "out" / "pos" / "finetune" / "fixture" / "n40" / "seed1"
+    assert (cell / "encoder.pt").is_file()
+    assert not (tmp_path / "out/pos/feature_ensemble/fixture/n40/seed1/encoder.pt").exists()  # nothing was tuned
+    common = ["task=pos", "model=fixture", f"data.root={root}", "data.use_hub=false", "data.train_size=40",
+              f"output_dir={tmp_path / 'probes'}", "probe.c_grid=[1.0]"]
+    pretrained = run_probe(probe_config(common))
+    tuned = run_probe(probe_config([*common, f"probe.cell={cell}"]))
+    assert (pretrained["model"], tuned["model"]) == ("fixture", "fixture-tuned")
+    assert tuned["encoder"] == f"fine-tuned: {cell / 'encoder.pt'}" and pretrained["encoder"] == "pretrained (frozen)"
+    keys = [{cost["split"]: cost["key"] for cost in record["feature_cost"]} for record in (pretrained, tuned)]
+    assert all(keys[0][split] != keys[1][split] for split in ("train", "dev", "test"))  # the tuned layers' own features
+    assert (tmp_path / "probes/probe/pos/fixture-tuned/n40/seed1/probe.json").is_file()

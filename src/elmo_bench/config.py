@@ -177,6 +177,9 @@ class RunConfig:
     output_dir: str = "outputs"
     force: bool = False  # rerun a finished cell (its old result is replaced only when the new one is done)
     keep_checkpoint: bool = False  # keep the last checkpoint after the result is written
+    # Save the biLM's weights as encoder.pt after a run that tuned them (finetune, two_stage), so that
+    # elmo-bench-probe probe.cell=<that cell> probes the fine-tuned layers.
+    keep_encoder: bool = False
 
 
 def register_schemas(groups: dict[str, dict[str, type]]) -> None:

@@ -8,10 +8,13 @@ the sentence's token vectors), a logistic regression on standardised features is
 frozen biLM, read from the same feature cache the runs use, so a probe costs seconds to minutes rather than a
 training run. Its regularisation C is chosen on dev from `probe.c_grid`; dev and test accuracy per layer go
 into `probe.json`. With `probe.cell` (a finished run with a learned scalar mix), the mix γ·Σ s_j·h_j of
-that run's own weights is probed too, beside the single layers.
+that run's own weights is probed too, beside the single layers; and when that run fine-tuned the biLM and kept
+it (`keep_encoder=true`, its `encoder.pt`), the fine-tuned layers are probed instead of the pretrained ones,
+which shows what fine-tuning changed layer by layer.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -32,9 +35,9 @@ from sklearn.preprocessing import StandardScaler
 from .atomic import write_json
 from .config import ConfigError, DataConfig, ModelConfig, check
 from .data.subsample import nested_subset
-from .runner import load_model, split_texts
+from .runner import ENCODER_FILE, load_model, split_texts
 from .strategies.base import FeatureCacheConfig
-from .strategies.feature_cache import FeatureTable, load_or_compute
+from .strategies.feature_cache import FeatureTable, file_digest, load_or_compute
 from .tasks import Example, make_task
 
 log = logging.getLogger(__name__)
@@ -145,6 +148,10 @@ def run_probe(config: ProbeConfig) -> dict:
     train = nested_subset(splits.train, config.data.train_size, config.seed if config.data.subset_seed is None
                           else config.data.subset_seed)
     bilm, fingerprint = load_model(config.model, config.seed)
+    encoder = tuned_encoder(config.probe.cell)
+    if encoder is not None:  # the cell's fine-tuned weights: their own features, under their own cache key
+        load_tuned(bilm, encoder)
+        fingerprint = hashlib.sha256(f"{fingerprint}:tuned:{file_digest(encoder)}".encode()).hexdigest()
     table, costs = load_or_compute(bilm, fingerprint, split_texts(train=train, dev=splits.dev, test=splits.test),
                                    config.cache.dir, config.cache.dtype, config.batch_tokens, torch.device("cpu"))
     tokens = task.family == "tagging"
@@ -157,16 +164,32 @@ def run_probe(config: ProbeConfig) -> dict:
     probes = {name: fit_probe(*((pick(data[split][0]), data[split][1]) for split in ("train", "dev", "test")),
                               config.probe.c_grid, config.probe.max_iter)
               for name, pick in representations.items()}
-    return _record(config, task, len(train), tokens, probes, costs)
+    return _record(config, task, len(train), tokens, probes, costs, encoder)
 
 
-def _record(config: ProbeConfig, task, train_size: int, tokens: bool, probes: dict[str, Probed], costs) -> dict:
-    folder = Path(config.output_dir) / "probe" / task.name / config.model.label / f"n{train_size}" / f"seed{config.seed}"
+def tuned_encoder(cell: Optional[str]) -> Optional[Path]:
+    """The fine-tuned biLM a run saved (keep_encoder=true), or None: probe the frozen, pretrained one."""
+    path = Path(cell) / ENCODER_FILE if cell else None
+    return path if path is not None and path.is_file() else None
+
+
+def load_tuned(bilm, encoder: Path) -> None:
+    try:
+        bilm.load_state_dict(torch.load(encoder, map_location="cpu", weights_only=True))
+    except Exception as error:  # a damaged file or another biLM's weights: say which file, never run it
+        raise ConfigError(f"config key 'probe.cell': {encoder} is not this biLM's weights ({error})") from None
+
+
+def _record(config: ProbeConfig, task, train_size: int, tokens: bool, probes: dict[str, Probed], costs,
+            encoder: Optional[Path]) -> dict:
+    model = f"{config.model.label}-tuned" if encoder else config.model.label  # its own row in the layer table
+    folder = Path(config.output_dir) / "probe" / task.name / model / f"n{train_size}" / f"seed{config.seed}"
     record = {
         "status": "complete", "task": task.name, "task_family": task.family,
-        "dataset": getattr(config.task, "dataset", task.name), "model": config.model.label,
+        "dataset": getattr(config.task, "dataset", task.name), "model": model,
         "train_size": train_size, "seed": config.seed, "unit": "token" if tokens else "sentence (mean of its tokens)",
         "metric": "accuracy", "cell": config.probe.cell, "c_grid": list(config.probe.c_grid),
+        "encoder": f"fine-tuned: {encoder}" if encoder else "pretrained (frozen)",
         "probes": {name: {"c": p.c, "dev": round(p.dev, 4), "test": round(p.test, 4), "seconds": round(p.seconds, 3),
                           "converged": p.converged} for name, p in probes.items()},
         "feature_cost": [cost.record() for cost in costs],
@@ -174,6 +197,6 @@ def _record(config: ProbeConfig, task, train_size: int, tokens: bool, probes: di
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / RESULT_FILE, record)
     for name, p in probes.items():
-        log.info("%s %s n=%d probe on %s: dev %.2f, test %.2f (C=%g, %.1fs)", task.name, config.model.label,
+        log.info("%s %s n=%d probe on %s: dev %.2f, test %.2f (C=%g, %.1fs)", task.name, model,
                  train_size, name, p.dev, p.test, p.c, p.seconds)
     return record

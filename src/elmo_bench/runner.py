@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from .atomic import write_json, write_jsonl
+from .atomic import save_torch, write_json, write_jsonl
 from .cell_lock import CellBusy, CellLock
 from .config import ConfigError, Device, ModelConfig, RunConfig, size_tag
 from .data.errors import DataError
@@ -36,7 +36,8 @@ from .training import Progress, Trainer, predict
 log = logging.getLogger(__name__)
 
 # Keys that may change without changing the cell (a run may resume with another thread count).
-IGNORED_FOR_IDENTITY = ("force", "keep_checkpoint", "trainer.threads")
+IGNORED_FOR_IDENTITY = ("force", "keep_checkpoint", "keep_encoder", "trainer.threads")
+ENCODER_FILE = "encoder.pt"  # the fine-tuned biLM's weights (keep_encoder), for probing
 
 
 def cell_dir(config: RunConfig) -> Path:
@@ -256,6 +257,8 @@ def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record
     metrics = evaluate(cell, config, device, folder)
     result = result_record(config, cell, progress, metrics, device, record)
     result["extra_test"] = evaluate_extra_tests(cell, config, device, folder)
+    if config.keep_encoder and tunes_bilm(cell):
+        save_torch(folder / ENCODER_FILE, {name: tensor.cpu() for name, tensor in cell.bilm.state_dict().items()})
     write_json(folder / "result.json", result)
     if not config.keep_checkpoint:
         checkpoint.unlink(missing_ok=True)
@@ -263,6 +266,12 @@ def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record
              result["model"], len(cell.train), config.seed, cell.task.metric, result["dev"], result["test"],
              progress.epoch, progress.train_seconds)
     return result
+
+
+def tunes_bilm(cell: Cell) -> bool:
+    """Whether the optimiser updates any of the biLM's weights (finetune, two_stage; not feature_ensemble)."""
+    optimised = {id(p) for group in cell.groups for p in group["params"]}
+    return any(id(p) in optimised for p in cell.bilm.parameters())
 
 
 def main_metric(metrics: dict | None, name: str) -> float | None:
