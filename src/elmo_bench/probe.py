@@ -129,7 +129,8 @@ def learned_mix(cell: str) -> tuple[np.ndarray, float]:
     path = Path(cell) / "result.json"
     try:
         result = json.loads(path.read_text(encoding="utf-8"))
-        weights, gamma = np.asarray(result["scalar_mix"]["weights"], dtype=np.float32), float(result["scalar_mix"]["gamma"])
+        mix = result["scalar_mix"]
+        weights, gamma = np.asarray(mix["weights"], dtype=np.float32), float(mix["gamma"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ConfigError(f"config key 'probe.cell': {path} holds no learned scalar mix ({error})") from None
     if result.get("config", {}).get("inputs", {}).get("layer_norm"):

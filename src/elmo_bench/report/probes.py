@@ -32,9 +32,9 @@ def load_probes(folders: list[Path], problems: list[str]) -> list[ProbeResult]:
     for path in found:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+            scores = {name: (float(p["dev"]), float(p["test"])) for name, p in data["probes"].items()}
             probes.append(ProbeResult(path, str(data["task"]), str(data["dataset"]), str(data["model"]),
-                                      int(data["train_size"]), int(data["seed"]), str(data["unit"]),
-                                      {name: (float(p["dev"]), float(p["test"])) for name, p in data["probes"].items()}))
+                                      int(data["train_size"]), int(data["seed"]), str(data["unit"]), scores))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             leave_out(problems, f"{path}: not a complete probe record ({error!r}), left out")
     return probes

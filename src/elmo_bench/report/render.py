@@ -260,7 +260,8 @@ def _markdown_class_movers(rows: list[Row]) -> list[str]:
     for row in rows:
         baseline = row.side(BASELINE)
         for strategy, side in row.sides.items():
-            shared = sorted(baseline.class_f1.keys() & side.class_f1.keys()) if baseline and strategy != BASELINE else []
+            compared = baseline is not None and strategy != BASELINE
+            shared = sorted(baseline.class_f1.keys() & side.class_f1.keys()) if compared else []
             moves = sorted(((side.class_f1[name] - baseline.class_f1[name], name) for name in shared),
                            key=lambda move: (-abs(move[0]), move[1]))[:MOVERS]
             if moves:
