@@ -15,11 +15,14 @@
 | negative or zero learning rate             | ConfigError    | the key trainer.lr                           |
 | a 1,000-token sentence                     | (runs)         | all 1,000 tokens tagged                      |
 | an empty sentence                          | (runs)         | an all-False mask row, zero vectors          |
+| checkpoint.pt torn, foreign or a pickle    | (runs afresh)  | warning: the file and why; renamed to        |
+|                                            |                | checkpoint.pt.rejected-<UTC time>, never run |
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,9 +35,9 @@ import torch
 from elmo_bench.config import ConfigError
 from elmo_bench.data.errors import DataError, DataFormatError
 from elmo_bench.elmo import OptionsError, SourceError, WeightsError, batch_to_ids, load_bilm
-from elmo_bench.runner import run
+from elmo_bench.runner import cell_dir, run
 
-from runs import FAST, conll_slice, make_config
+from runs import FAST, OpensAMarker, conll_slice, make_config
 
 pytestmark = pytest.mark.slow
 
@@ -162,3 +165,31 @@ def test_an_empty_sentence_in_a_batch(shared_dir):
     assert mask.tolist() == [[False, False], [True, True]]
     assert all(float(layer[0].abs().max()) == 0.0 for layer in layers)
     assert all(torch.allclose(layer[1], single[0], atol=1e-6) for layer, single in zip(layers, alone))
+
+
+def plant_checkpoint(kind: str, path: Path, marker: Path) -> str:
+    """Write a bad checkpoint of `kind`; returns the warning it must give."""
+    if kind == "pickle":
+        torch.save({"progress": OpensAMarker(marker)}, path)
+        return r"holds a pickled object \(\S*open\) and is not loaded"
+    if kind == "torn":
+        path.write_bytes(b"PK\x03\x04 torn")
+        return r"is damaged \("
+    torch.save({"progress": {}, "model": {"weight": torch.zeros(3)}, "best_model": None, "optimizer": {},
+                "rng": torch.get_rng_state(), "cuda_rng": None}, path)
+    return r"does not fit this run \(model: the keys differ"
+
+
+def test_a_bad_checkpoint_is_set_aside_unrun_and_the_cell_starts_afresh(setup, tmp_path, caplog):
+    _, _, overrides, out = setup
+    fresh = run(make_config([*overrides, f"output_dir={out}/fresh"]))
+    for kind in ("pickle", "torn", "foreign"):
+        config = make_config([*overrides, f"output_dir={out}/{kind}"])
+        folder = cell_dir(config)
+        folder.mkdir(parents=True)
+        warning = plant_checkpoint(kind, folder / "checkpoint.pt", tmp_path / "marker")
+        caplog.clear()
+        assert run(config)["metrics"] == fresh["metrics"], kind
+        assert not (tmp_path / "marker").exists(), "the planted checkpoint's code ran"
+        assert re.search(rf"checkpoint .*{kind}/.*checkpoint\.pt {warning}", caplog.text), caplog.text
+        assert len(list(folder.glob("checkpoint.pt.rejected-*"))) == 1, kind

@@ -158,5 +158,5 @@ def test_non_finite_loss_stops_with_the_last_good_checkpoint(data_root, tmp_path
     with pytest.raises(TrainingError, match=r"non-finite loss .* epoch 2.*last good checkpoint"):
         run(config)
     folder = cell_dir(config)
-    assert torch.load(folder / "checkpoint.pt", weights_only=False)["progress"]["epoch"] == 1
+    assert torch.load(folder / "checkpoint.pt", weights_only=True)["progress"]["epoch"] == 1
     assert not (folder / "result.json").exists() and not (folder / ".claim").exists()

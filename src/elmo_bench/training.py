@@ -20,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from .atomic import save_torch
+from .checkpoints import CheckpointMismatch, check_fits, read_checkpoint, set_aside
 from .config import ConfigError, Optimizer, Precision, TrainerConfig
 from .elmo.batching import bucket_batches
 from .schedules import lr_multiplier
@@ -215,17 +216,31 @@ class Trainer:
         save_torch(self.checkpoint, state)
 
     def _resume(self) -> None:
-        if not self.checkpoint.is_file():
-            return
         # Everything is read onto the CPU: the RNG state must stay there, and load_state_dict copies
         # parameters and optimizer state onto the model's device (a CPU run may resume on a GPU and back).
-        state = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
-        self.progress = Progress(**state["progress"])
+        state = read_checkpoint(self.checkpoint)
+        if state is None:
+            return
+        try:
+            self._restore(state)
+        except (CheckpointMismatch, KeyError, TypeError, ValueError) as error:
+            # Nothing was changed yet (see _restore), so training starts as if there were no file.
+            set_aside(self.checkpoint, f"does not fit this run ({error})")
+            return
+        log.info("resumed from %s after step %d (%s stage)", self.checkpoint, self.progress.step,
+                 self.strategy.stages[min(self.progress.stage, len(self.strategy.stages) - 1)])
+
+    def _restore(self, state: dict) -> None:
+        """Check every part against this run before changing anything, so a foreign file leaves no trace."""
+        progress = Progress(**state["progress"])
+        check_fits(state["model"], self.model.state_dict(), "model")
+        if state["best_model"] is not None:
+            check_fits(state["best_model"], self.model.state_dict(), "best_model")
+        check_fits({"rng": state["rng"]}, {"rng": torch.get_rng_state()}, "rng")
+        self.optimizer.load_state_dict(state["optimizer"])  # checks its groups before changing anything
+        self.progress = progress
         self.model.load_state_dict(state["model"])
         self.best_state = state["best_model"]
-        self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
         if state["cuda_rng"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
-        log.info("resumed from %s after step %d (%s stage)", self.checkpoint, self.progress.step,
-                 self.strategy.stages[min(self.progress.stage, len(self.strategy.stages) - 1)])
