@@ -13,6 +13,10 @@
 | URL unreachable offline                    | SourceError    | the URL and the cache path to put the file   |
 | unknown task / strategy / model            | exit code 1    | the unknown name and the available options   |
 | negative or zero learning rate             | ConfigError    | the key trainer.lr                           |
+| a folder name with '/', '\\' or a leading '.' | ConfigError    | the key (task.name, strategy.name,           |
+| (task.name=../../x, model.name=.m, ...)    |                | model.name, pretraining name) and the value  |
+| a cell folder led out of output_dir by a   | ConfigError    | output_dir, the folder and where it leads    |
+| symlink                                    |                |                                              |
 | a 1,000-token sentence                     | (runs)         | all 1,000 tokens tagged                      |
 | an empty sentence                          | (runs)         | an all-False mask row, zero vectors          |
 | checkpoint.pt torn, foreign or a pickle    | (runs afresh)  | warning: the file and why; renamed to        |
@@ -133,6 +137,27 @@ def test_learning_rate_not_positive(setup, lr):
     _, _, overrides, out = setup
     with pytest.raises(ConfigError, match=rf"config key 'trainer\.lr': must be > 0, got {float(lr)}"):
         make_config([*overrides, f"trainer.lr={lr}"])
+
+
+@pytest.mark.parametrize(("override", "key", "why"), [
+    ("task.name=../../x", "task.name", "must be one name without '/'"),
+    ("task.name=..", "task.name", "must not start with '.'"),
+    ("strategy.name=a\\b", "strategy.name", "must be one name without '/'"),
+    ("model.name=.m", "model.name", "must not start with '.'"),
+])
+def test_a_name_that_is_not_one_folder(setup, override, key, why):
+    _, _, overrides, _ = setup
+    with pytest.raises(ConfigError, match=rf"config key '{re.escape(key)}': names a folder, so it {why}"):
+        make_config([*overrides, override])
+
+
+def test_a_cell_folder_led_out_of_output_dir(setup, tmp_path):
+    _, _, overrides, out = setup
+    out.mkdir()
+    (out / "ner").symlink_to(tmp_path, target_is_directory=True)
+    before = sorted(tmp_path.iterdir())
+    assert_fails(overrides, out, ConfigError, r"config key 'output_dir': the cell folder .*ner/.* outside ")
+    assert sorted(tmp_path.iterdir()) == before  # nothing written where the link leads
 
 
 @pytest.mark.parametrize(("override", "listed"), [("task=nosuch", "ner"), ("strategy=nosuch", "finetune"),

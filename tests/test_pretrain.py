@@ -201,3 +201,5 @@ def test_pretrain_config_checks():
         PretrainConfig(corpus=[])
     with pytest.raises(ConfigError, match="lr"):
         PretrainConfig(corpus=["x"], lr=0)
+    with pytest.raises(ConfigError, match=r"config key 'name': names a folder, so it must be one name"):
+        PretrainConfig(corpus=["x"], name="../elsewhere")

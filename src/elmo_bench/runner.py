@@ -41,8 +41,14 @@ IGNORED_FOR_IDENTITY = ("force", "keep_checkpoint", "trainer.threads")
 
 def cell_dir(config: RunConfig) -> Path:
     """<output_dir>/<task>/<strategy>/<model>/n<size>/seed<seed>: the same path on every rerun."""
-    return (Path(config.output_dir) / config.task.name / config.strategy.name / config.model.label
-            / f"n{size_tag(config.data.train_size)}" / f"seed{config.seed}")
+    root = Path(config.output_dir)
+    folder = (root / config.task.name / config.strategy.name / config.model.label
+              / f"n{size_tag(config.data.train_size)}" / f"seed{config.seed}")
+    # The names are checked one by one (check_path_part); a symlink inside output_dir could still lead out.
+    if not folder.resolve().is_relative_to(root.resolve()):
+        raise ConfigError(f"config key 'output_dir': the cell folder {folder} resolves to {folder.resolve()},"
+                          f" outside {root.resolve()}")
+    return folder
 
 
 def config_record(config: RunConfig) -> dict:

@@ -17,7 +17,7 @@ import torch
 from omegaconf import MISSING
 from torch import nn
 
-from ..config import check
+from ..config import check, check_path_part
 from ..data.carve import carve_dev
 from ..data.errors import DataError
 from ..data.hub import is_hub_ref, load_hub_split, parse_hub_ref
@@ -89,6 +89,7 @@ class TaskConfig:
         return f"hub:{self.hub_id}" + (f":{self.hub_config}" if self.hub_config else "")
 
     def __post_init__(self) -> None:
+        check_path_part(self.name, "task.name")
         try:
             codecs.lookup(self.encoding)
         except LookupError:
