@@ -17,6 +17,12 @@
 | (task.name=../../x, model.name=.m, ...)    |                | model.name, pretraining name) and the value  |
 | a cell folder led out of output_dir by a   | ConfigError    | output_dir, the folder and where it leads    |
 | symlink                                    |                |                                              |
+| data.subset_seed=-1, task.dev_seed=-1      | ConfigError    | the key, "must be >= 0", the value           |
+| output_dir a file                          | ConfigError    | output_dir, the file, the cell folder        |
+| output_dir not writable                    | ConfigError    | output_dir, the cell folder, the OS's reason |
+| fp16 on CPU                                | ConfigError    | trainer.precision; before any feature is run |
+| a UTF-8 byte-order mark (AG News CSV,      | (runs)         | read exactly as the file without it          |
+| SQuAD JSON, options.json)                  |                |                                              |
 | a 1,000-token sentence                     | (runs)         | all 1,000 tokens tagged                      |
 | an empty sentence                          | (runs)         | an all-False mask row, zero vectors          |
 | checkpoint.pt torn, foreign or a pickle    | (runs afresh)  | warning: the file and why; renamed to        |
@@ -38,8 +44,10 @@ import torch
 
 from elmo_bench.config import ConfigError
 from elmo_bench.data.errors import DataError, DataFormatError
-from elmo_bench.elmo import OptionsError, SourceError, WeightsError, batch_to_ids, load_bilm
+from elmo_bench.data.squad import read_squad
+from elmo_bench.elmo import OptionsError, SourceError, WeightsError, batch_to_ids, load_bilm, read_options
 from elmo_bench.runner import cell_dir, run
+from elmo_bench.tasks import make_task
 
 from runs import FAST, OpensAMarker, conll_slice, make_config
 
@@ -158,6 +166,59 @@ def test_a_cell_folder_led_out_of_output_dir(setup, tmp_path):
     before = sorted(tmp_path.iterdir())
     assert_fails(overrides, out, ConfigError, r"config key 'output_dir': the cell folder .*ner/.* outside ")
     assert sorted(tmp_path.iterdir()) == before  # nothing written where the link leads
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("data.subset_seed=-1", r"config key 'data\.subset_seed': must be >= 0 or null \(the run's seed\), got -1"),
+    ("task.dev_seed=-1", r"config key 'task\.dev_seed': must be >= 0, got -1"),
+])
+def test_a_negative_seed(setup, override, message):
+    _, _, overrides, _ = setup
+    with pytest.raises(ConfigError, match=message):
+        make_config([*overrides, override])
+
+
+def test_output_dir_is_a_file(setup, tmp_path):
+    _, _, overrides, out = setup
+    out.write_text("not a folder")
+    assert_fails(overrides, tmp_path / "elsewhere", ConfigError,
+                 rf"config key 'output_dir': {re.escape(str(out))} is a file, not a folder \(cell folder ")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sysfs refuses new folders, even to root")
+def test_output_dir_not_writable(setup):
+    _, _, overrides, _ = setup
+    with pytest.raises(ConfigError, match=r"config key 'output_dir': cannot write the cell folder /sys/elmo-bench"
+                                          r"/.* \(Operation not permitted: /sys/elmo-bench\)"):
+        run(make_config([*overrides, "output_dir=/sys/elmo-bench"]))
+
+
+def test_fp16_on_cpu_fails_before_any_feature(setup, tmp_path):
+    _, _, overrides, out = setup
+    assert_fails([*overrides, "strategy=feature_ensemble", "trainer.device=cpu", "trainer.precision=fp16"], out,
+                 ConfigError, r"config key 'trainer\.precision': fp16 needs CUDA; use bf16 on CPU")
+    assert not (tmp_path / "cache").exists()  # the frozen biLM's features were never computed
+
+
+def first_lines(source: Path, target: Path, count: int, encoding: str) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("".join(source.read_text(encoding="utf-8").splitlines(keepends=True)[:count]), encoding=encoding)
+
+
+def test_a_byte_order_mark_is_read_past(setup, shared_dir, tmp_path):
+    _, model, overrides, _ = setup
+    for root, encoding in ((tmp_path / "plain", "utf-8"), (tmp_path / "marked", "utf-8-sig")):  # -sig: a BOM
+        for name in ("train_sample20k.csv", "test.csv"):
+            first_lines(shared_dir / "data/ag_news" / name, root / "ag_news" / name, 40, encoding)
+        first_lines(model / "options.json", root / "options.json", 1000, encoding)
+        squad = {"data": [{"title": "T", "paragraphs": [{"context": "A cat sat .", "qas": [
+            {"id": "q1", "question": "Who sat ?", "answers": [{"answer_start": 2, "text": "cat"}]}]}]}]}
+        (root / "squad.json").write_text(json.dumps(squad), encoding=encoding)
+    task = make_task(make_config([*overrides, "task=agnews"]).task)
+    plain, marked = (task.load(str(tmp_path / root), False) for root in ("plain", "marked"))
+    assert (marked.train, marked.dev, marked.test) == (plain.train, plain.dev, plain.test)
+    assert read_options(tmp_path / "marked/options.json") == read_options(tmp_path / "plain/options.json")
+    assert read_squad(tmp_path / "marked/squad.json") == read_squad(tmp_path / "plain/squad.json")
 
 
 @pytest.mark.parametrize(("override", "listed"), [("task=nosuch", "ner"), ("strategy=nosuch", "finetune"),

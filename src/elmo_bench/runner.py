@@ -11,6 +11,7 @@ import logging
 import platform
 import resource
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -31,7 +32,7 @@ from .strategies.embedder import WordVocabulary
 from .strategies.feature_cache import FeatureCost, bilm_fingerprint, file_digest
 from .tasks import Example, Splits, Task, make_task
 from .threads import set_threads
-from .training import Progress, Trainer, predict
+from .training import Progress, Trainer, check_precision, predict
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,19 @@ def cell_dir(config: RunConfig) -> Path:
         raise ConfigError(f"config key 'output_dir': the cell folder {folder} resolves to {folder.resolve()},"
                           f" outside {root.resolve()}")
     return folder
+
+
+def make_cell_folder(folder: Path) -> None:
+    """Create the cell folder and check it takes files, so a bad output_dir fails before any work."""
+    existing = next(path for path in (folder, *folder.parents) if path.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"config key 'output_dir': {existing} is a file, not a folder (cell folder {folder})")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        raise ConfigError(f"config key 'output_dir': cannot write the cell folder {folder}"
+                          f" ({error.strerror}: {error.filename or folder})") from None
 
 
 def config_record(config: RunConfig) -> dict:
@@ -149,6 +163,7 @@ def run(config: RunConfig) -> dict | None:
     record = config_record(config)
     if (result := finished_result(folder, record, config.force)) is not None:
         return result
+    make_cell_folder(folder)
     try:
         with CellLock(folder):
             # Another process may have finished the cell while this one waited to claim it.
@@ -253,6 +268,7 @@ def evaluate_extra_tests(cell: Cell, config: RunConfig, device: torch.device, fo
 
 def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record: dict) -> dict:
     device = resolve_device(config.trainer.device)
+    check_precision(device, config.trainer.precision)  # before the features, which may take hours
     set_threads(config.trainer.threads)
     cell = build(config, device)
     trainer = Trainer(cell.task, cell.model, cell.strategy, cell.groups, config.trainer, device, config.seed,

@@ -67,11 +67,15 @@ class Budget:
         return cls(per_epoch, steps, min(config.min_steps, steps), max(1, math.ceil(config.eval_steps / per_epoch)))
 
 
+def check_precision(device: torch.device, precision: Precision, key: str = "trainer.precision") -> None:
+    if precision == Precision.fp16 and device.type != "cuda":
+        raise ConfigError(f"config key '{key}': fp16 needs CUDA; use bf16 on CPU")
+
+
 def autocast(device: torch.device, precision: Precision):
     if precision == Precision.fp32:
         return contextlib.nullcontext()
-    if precision == Precision.fp16 and device.type != "cuda":
-        raise ConfigError("config key 'trainer.precision': fp16 needs CUDA; use bf16 on CPU")
+    check_precision(device, precision)
     dtype = torch.bfloat16 if precision == Precision.bf16 else torch.float16
     return torch.autocast(device.type, dtype=dtype)
 

@@ -25,7 +25,7 @@ from ..config import Device
 from ..elmo import BiLM, batch_to_ids, load_bilm, save_weights
 from ..threads import set_threads
 from ..elmo.batching import bucket_batches
-from ..training import autocast
+from ..training import autocast, check_precision
 from .batches import SentenceBatches, StreamBatches
 from .config import LRDecay, PretrainConfig
 from .corpus import corpus_files, sentences
@@ -121,6 +121,7 @@ class Pretrainer:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.checkpoint = self.folder / "checkpoint.pt"
         self.device = choose_device(config.device)
+        check_precision(self.device, config.precision, "precision")
         set_threads(config.threads)
         self.corpus = split_corpus(config)
         self.counts = count_words(self.corpus.train)

@@ -94,6 +94,7 @@ class TaskConfig:
             codecs.lookup(self.encoding)
         except LookupError:
             check(False, "task.encoding", f"unknown encoding {self.encoding!r} (e.g. utf-8, latin-1, cp1252)")
+        check(self.dev_seed >= 0, "task.dev_seed", f"must be >= 0, got {self.dev_seed}")
         check(self.dev_size > 0 and (self.dev_size < 1 or float(self.dev_size).is_integer()), "task.dev_size",
               f"must be a whole count >= 1 or a fraction in (0, 1), got {self.dev_size}")
         for name, location in self.extra_test.items():
