@@ -23,6 +23,10 @@
 | fp16 on CPU                                | ConfigError    | trainer.precision; before any feature is run |
 | a UTF-8 byte-order mark (AG News CSV,      | (runs)         | read exactly as the file without it          |
 | SQuAD JSON, options.json)                  |                |                                              |
+| a feature-cache file that is torn, of      | (recomputed)   | warning: the file and what does not fit      |
+| another biLM, or does not fit its texts    |                | (tests/test_faults.py)                       |
+| a file or symlink planted at a temporary   | FileExistsError| never opened or followed; names are random   |
+| name beside an atomically written file     |                | (tests/test_atomic.py)                       |
 | a 1,000-token sentence                     | (runs)         | all 1,000 tokens tagged                      |
 | an empty sentence                          | (runs)         | an all-False mask row, zero vectors          |
 | checkpoint.pt torn, foreign or a pickle    | (runs afresh)  | warning: the file and why; renamed to        |

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import torch
 
 from elmo_bench.cell_lock import CellBusy, CellLock
 from elmo_bench.runner import cell_dir, run
+from elmo_bench.strategies.feature_cache import load_or_compute
 from elmo_bench.tasks.tagging import TaggerModel
 from elmo_bench.training import Trainer, TrainingError
 
@@ -138,6 +140,31 @@ def test_a_damaged_feature_cache_file_is_rebuilt(data_root, tmp_path, env, caplo
     assert "unreadable" in caplog.text
     assert again["metrics"] == first["metrics"]
     assert not list(Path(env["ELMO_BENCH_CACHE"]).rglob("*.tmp"))
+
+
+@pytest.mark.parametrize(("tamper", "warning"), [
+    (lambda stored: stored.pop("fingerprint"), "does not record this biLM's fingerprint"),
+    (lambda stored: stored.update(texts=2), "holds 2 texts, not 3"),
+    (lambda stored: stored.update(features=stored["features"][:-1]),
+     r"holds features \(5, 3, 32\) torch.float32, the texts need \(6, 3, 32\)"),
+    (lambda stored: stored.update(offsets=stored["offsets"].flip(0)), "holds offsets that do not match"),
+])
+def test_a_feature_file_that_does_not_fit_its_texts_is_recomputed(allennlp_bilm, tmp_path, caplog, tamper, warning):
+    texts = {"dev": [("A", "cat", "."), ("Dogs", "bark"), ("Hi",)]}
+
+    def features():
+        return load_or_compute(allennlp_bilm, "f" * 64, texts, tmp_path, "float32", 100, torch.device("cpu"))
+
+    first, _ = features()
+    (path,) = tmp_path.glob("*.pt")
+    stored = torch.load(path, weights_only=True)
+    assert (stored["fingerprint"], stored["texts"]) == ("f" * 64, 3)
+    tamper(stored)
+    torch.save(stored, path)
+    again, (cost,) = features()
+    assert cost.computed_here and re.search(rf"feature cache .*{path.name} {warning}", caplog.text), caplog.text
+    assert torch.equal(again.features, first.features) and torch.equal(again.offsets, first.offsets)
+    assert not features()[1][0].computed_here  # the rebuilt file is used as it is
 
 
 def test_non_finite_loss_stops_with_the_last_good_checkpoint(data_root, tmp_path, env, monkeypatch):
