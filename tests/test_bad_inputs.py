@@ -11,6 +11,11 @@
 | weights file with a wrong shape            | WeightsError   | the file, the dataset, both shapes           |
 | truncated hdf5 file                        | WeightsError   | the file                                     |
 | URL unreachable offline                    | SourceError    | the URL and the cache path to put the file   |
+| a download cut short of its Content-Length | SourceError    | the URL (never user:password), bytes got of  |
+|                                            |                | announced, the cache path; nothing kept      |
+|                                            |                | (tests/test_elmo_io.py)                      |
+| a cached download changed since            | SourceError    | the file, its recorded sha256 file, "Delete  |
+|                                            |                | <file> to download it again" (test_elmo_io)  |
 | unknown task / strategy / model            | exit code 1    | the unknown name and the available options   |
 | negative or zero learning rate             | ConfigError    | the key trainer.lr                           |
 | a folder name with '/', '\\' or a leading '.' | ConfigError    | the key (task.name, strategy.name,           |
