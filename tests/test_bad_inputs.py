@@ -32,6 +32,8 @@
 | another biLM, or does not fit its texts    |                | (tests/test_faults.py)                       |
 | a file or symlink planted at a temporary   | FileExistsError| never opened or followed; names are random   |
 | name beside an atomically written file     |                | (tests/test_atomic.py)                       |
+| a dead run's claim that two processes take | CellBusy (the  | the pid and host of the one that took it     |
+| over at once                               | second)        | over (tests/test_faults.py)                  |
 | a 1,000-token sentence                     | (runs)         | all 1,000 tokens tagged                      |
 | an empty sentence                          | (runs)         | an all-False mask row, zero vectors          |
 | checkpoint.pt torn, foreign or a pickle    | (runs afresh)  | warning: the file and why; renamed to        |

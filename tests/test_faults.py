@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from elmo_bench import cell_lock
 from elmo_bench.cell_lock import CellBusy, CellLock
 from elmo_bench.runner import cell_dir, run
 from elmo_bench.strategies.feature_cache import load_or_compute
@@ -94,6 +95,29 @@ def test_a_claim_from_another_host_expires_without_heartbeat(tmp_path):
     os.utime(claim, (old, old))
     with CellLock(tmp_path, stale_after=600):
         pass
+
+
+def test_a_rival_that_takes_over_first_keeps_the_cell(tmp_path, monkeypatch):
+    """Two processes judge the same dead claim stale; the one that acts second must not remove the first's claim."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    rival = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    claim = tmp_path / ".claim"
+    claim.write_text(json.dumps({"host": socket.gethostname(), "pid": dead.pid}))
+    rival_claim = json.dumps({"host": socket.gethostname(), "pid": rival.pid, "since": time.time()})
+
+    def rival_takes_over_meanwhile(*args):  # runs after this process judged the claim stale, before it acts
+        claim.unlink()
+        claim.write_text(rival_claim)
+
+    monkeypatch.setattr(cell_lock.log, "warning", rival_takes_over_meanwhile)
+    try:
+        with pytest.raises(CellBusy, match=f"pid {rival.pid}"):
+            CellLock(tmp_path).__enter__()
+        assert claim.read_text() == rival_claim and [p.name for p in tmp_path.iterdir()] == [".claim"]
+    finally:
+        rival.kill()
+        rival.wait()
 
 
 def test_a_busy_cell_is_skipped_without_writing(data_root, tmp_path, env):
