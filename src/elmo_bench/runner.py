@@ -26,7 +26,8 @@ from .config import ConfigError, Device, RunConfig, size_tag
 from .data.errors import DataError
 from .data.subsample import nested_subset
 from .elmo import BiLM, load_bilm, read_options
-from .elmo.sources import resolve
+from .elmo.download import public_url
+from .elmo.sources import is_url, resolve
 from .strategies import EmbedderContext, Strategy, make_strategy, parameter_groups
 from .strategies.embedder import WordVocabulary
 from .strategies.feature_cache import FeatureCost, bilm_fingerprint, file_digest
@@ -66,7 +67,13 @@ def make_cell_folder(folder: Path) -> None:
 
 
 def config_record(config: RunConfig) -> dict:
-    return json.loads(json.dumps(OmegaConf.to_container(OmegaConf.structured(config), enum_to_str=True)))
+    """The config as config.json and result.json store it: a model URL without its user:password."""
+    record = json.loads(json.dumps(OmegaConf.to_container(OmegaConf.structured(config), enum_to_str=True)))
+    model = record["model"]
+    for key in ("options_file", "weight_file"):
+        if is_url(model[key]):
+            model[key] = public_url(model[key])
+    return record
 
 
 def identity_differences(stored: dict, current: dict, prefix: str = "") -> list[str]:

@@ -216,7 +216,7 @@ class Pretrainer:
         self.state = state
         self.lm.load_state_dict(saved["model"])
         torch.set_rng_state(saved["rng"].cpu())
-        self.batches.load_state_dict(saved["batches"])
+        self.batches.load_state_dict(saved.get("batches", {}))  # absent in checkpoints of older versions
 
     def export(self) -> dict:
         """Write options.json, weights.hdf5, vocab.txt and the model card; check they load back equal."""
