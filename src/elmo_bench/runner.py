@@ -26,11 +26,11 @@ from .config import ConfigError, Device, RunConfig, size_tag
 from .data.errors import DataError
 from .data.subsample import nested_subset
 from .elmo import BiLM, load_bilm, read_options
-from .elmo.download import public_url
+from .elmo.download import file_digest, public_url
 from .elmo.sources import is_url, resolve
 from .strategies import EmbedderContext, Strategy, make_strategy, parameter_groups
 from .strategies.embedder import WordVocabulary
-from .strategies.feature_cache import FeatureCost, bilm_fingerprint, file_digest
+from .strategies.feature_cache import FeatureCost, bilm_fingerprint
 from .tasks import Example, Splits, Task, make_task
 from .threads import set_threads
 from .training import Progress, Trainer, check_precision, predict

@@ -236,7 +236,7 @@ class Trainer:
 
     def _restore(self, state: dict) -> None:
         """Check every part against this run before changing anything, so a foreign file leaves no trace."""
-        progress = Progress(**state["progress"])
+        progress, cuda_rng = Progress(**state["progress"]), state["cuda_rng"]
         check_fits(state["model"], self.model.state_dict(), "model")
         if state["best_model"] is not None:
             check_fits(state["best_model"], self.model.state_dict(), "best_model")
@@ -246,5 +246,5 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.best_state = state["best_model"]
         torch.set_rng_state(state["rng"])
-        if state["cuda_rng"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        if cuda_rng is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(cuda_rng)

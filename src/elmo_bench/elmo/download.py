@@ -41,11 +41,13 @@ def public_url(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
-def digest_file(path: Path) -> Path:
+def sha256_record(path: Path) -> Path:
+    """The file beside `path` that records its sha256."""
     return path.with_name(f"{path.name}.sha256")
 
 
-def sha256_of(path: Path) -> str:
+def file_digest(path: str | Path) -> str:
+    """The file's sha256 (hex)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(1 << 22):
@@ -56,11 +58,11 @@ def sha256_of(path: Path) -> str:
 def check_cached(path: Path, url: str) -> None:
     """Raise SourceError when the cached file no longer has the sha256 recorded at download. A file put there by
     hand (offline) has no record yet: its digest is recorded now, and checked from then on."""
-    recorded, actual = digest_file(path), sha256_of(path)
+    recorded, actual = sha256_record(path), file_digest(path)
     if not recorded.is_file():
         _record(recorded, path, actual)
         return
-    expected = recorded.read_text(encoding="utf-8").split()[0]
+    expected = (recorded.read_text(encoding="utf-8").split() or ["(nothing)"])[0]
     if actual != expected:
         raise SourceError(f"{path} is not the file downloaded from {public_url(url)}: its sha256 {actual[:16]}..."
                           f" differs from {expected[:16]}... recorded in {recorded}. Delete {path} to download it"
@@ -84,7 +86,7 @@ def fetch(url: str, target: Path) -> None:
             return
         partial = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
         try:
-            _record(digest_file(target), target, _copy_verified(url, target, partial))
+            _record(sha256_record(target), target, _copy_verified(url, target, partial))
             partial.replace(target)
         finally:
             partial.unlink(missing_ok=True)

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from ..atomic import save_torch
 from ..elmo import BiLM, batch_to_ids
+from ..elmo.download import file_digest
 from ..elmo.batching import bucket_batches
 from ..tasks.base import Tokens
 
@@ -44,14 +45,6 @@ class FeatureCost:
     def record(self) -> dict:
         return {"split": self.split, "key": self.key, "tokens": self.tokens, "seconds": self.seconds,
                 "device": self.device, "computed_here": self.computed_here}
-
-
-def file_digest(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def bilm_fingerprint(options_file: str | Path, weight_file: str | Path) -> str:
