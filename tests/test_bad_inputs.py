@@ -18,7 +18,7 @@
 |                                            |                | <file> to download it again" (test_elmo_io)  |
 | unknown task / strategy / model            | exit code 1    | the unknown name and the available options   |
 | negative or zero learning rate             | ConfigError    | the key trainer.lr                           |
-| a folder name with '/', '\\' or a leading '.' | ConfigError    | the key (task.name, strategy.name,           |
+| a name with '/', '\\' or a leading '.'     | ConfigError    | the key (task.name, strategy.name,           |
 | (task.name=../../x, model.name=.m, ...)    |                | model.name, pretraining name) and the value  |
 | a cell folder led out of output_dir by a   | ConfigError    | output_dir, the folder and where it leads    |
 | symlink                                    |                |                                              |

@@ -134,5 +134,6 @@ def _request(url: str) -> urllib.request.Request:
     request = urllib.request.Request(public_url(url))
     if parts.username is not None:
         pair = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
-        request.add_header("Authorization", f"Basic {base64.b64encode(pair.encode()).decode()}")
+        # Unredirected: a redirect to another host must not receive the password.
+        request.add_unredirected_header("Authorization", f"Basic {base64.b64encode(pair.encode()).decode()}")
     return request
