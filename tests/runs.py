@@ -24,6 +24,16 @@ FAST = [
 ]
 
 
+class OpensAMarker:
+    """Unpickling this calls open(marker, "w"): the marker file exists if the checkpoint's code ran."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return open, (str(self.marker), "w")
+
+
 def write_slice(source: Path, target: Path, sentences: int) -> None:
     """The first `sentences` sentences of a CoNLL column file (blank-line separated), verbatim."""
     kept, count, in_sentence = [], 0, False

@@ -11,15 +11,39 @@
 | weights file with a wrong shape            | WeightsError   | the file, the dataset, both shapes           |
 | truncated hdf5 file                        | WeightsError   | the file                                     |
 | URL unreachable offline                    | SourceError    | the URL and the cache path to put the file   |
+| a download cut short of its Content-Length | SourceError    | the URL (never user:password), bytes got of  |
+|                                            |                | announced, the cache path; nothing kept      |
+|                                            |                | (tests/test_elmo_io.py)                      |
+| a cached download changed since            | SourceError    | the file, its recorded sha256 file, "Delete  |
+|                                            |                | <file> to download it again" (test_elmo_io)  |
 | unknown task / strategy / model            | exit code 1    | the unknown name and the available options   |
 | negative or zero learning rate             | ConfigError    | the key trainer.lr                           |
+| a name with '/', '\\' or a leading '.'     | ConfigError    | the key (task.name, strategy.name,           |
+| (task.name=../../x, model.name=.m, ...)    |                | model.name, pretraining name) and the value  |
+| a cell folder led out of output_dir by a   | ConfigError    | output_dir, the folder and where it leads    |
+| symlink                                    |                |                                              |
+| data.subset_seed=-1, task.dev_seed=-1      | ConfigError    | the key, "must be >= 0", the value           |
+| output_dir a file                          | ConfigError    | output_dir, the file, the cell folder        |
+| output_dir not writable                    | ConfigError    | output_dir, the cell folder, the OS's reason |
+| fp16 on CPU                                | ConfigError    | trainer.precision; before any feature is run |
+| a UTF-8 byte-order mark (AG News CSV,      | (runs)         | read exactly as the file without it          |
+| SQuAD JSON, options.json)                  |                |                                              |
+| a feature-cache file that is torn, of      | (recomputed)   | warning: the file and what does not fit      |
+| another biLM, or does not fit its texts    |                | (tests/test_faults.py)                       |
+| a file or symlink planted at a temporary   | FileExistsError| never opened or followed; names are random   |
+| name beside an atomically written file     |                | (tests/test_atomic.py)                       |
+| a dead run's claim that two processes take | CellBusy (the  | the pid and host of the one that took it     |
+| over at once                               | second)        | over (tests/test_faults.py)                  |
 | a 1,000-token sentence                     | (runs)         | all 1,000 tokens tagged                      |
 | an empty sentence                          | (runs)         | an all-False mask row, zero vectors          |
+| checkpoint.pt torn, foreign or a pickle    | (runs afresh)  | warning: the file and why; renamed to        |
+|                                            |                | checkpoint.pt.rejected-<UTC time>, never run |
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,10 +55,12 @@ import torch
 
 from elmo_bench.config import ConfigError
 from elmo_bench.data.errors import DataError, DataFormatError
-from elmo_bench.elmo import OptionsError, SourceError, WeightsError, batch_to_ids, load_bilm
-from elmo_bench.runner import run
+from elmo_bench.data.squad import read_squad
+from elmo_bench.elmo import OptionsError, SourceError, WeightsError, batch_to_ids, load_bilm, read_options
+from elmo_bench.runner import cell_dir, run
+from elmo_bench.tasks import make_task
 
-from runs import FAST, conll_slice, make_config
+from runs import FAST, OpensAMarker, conll_slice, make_config
 
 pytestmark = pytest.mark.slow
 
@@ -132,6 +158,80 @@ def test_learning_rate_not_positive(setup, lr):
         make_config([*overrides, f"trainer.lr={lr}"])
 
 
+@pytest.mark.parametrize(("override", "key", "why"), [
+    ("task.name=../../x", "task.name", "must be one name without '/'"),
+    ("task.name=..", "task.name", "must not start with '.'"),
+    ("strategy.name=a\\b", "strategy.name", "must be one name without '/'"),
+    ("model.name=.m", "model.name", "must not start with '.'"),
+])
+def test_a_name_that_is_not_one_folder(setup, override, key, why):
+    _, _, overrides, _ = setup
+    with pytest.raises(ConfigError, match=rf"config key '{re.escape(key)}': names a folder, so it {why}"):
+        make_config([*overrides, override])
+
+
+def test_a_cell_folder_led_out_of_output_dir(setup, tmp_path):
+    _, _, overrides, out = setup
+    out.mkdir()
+    (out / "ner").symlink_to(tmp_path, target_is_directory=True)
+    before = sorted(tmp_path.iterdir())
+    assert_fails(overrides, out, ConfigError, r"config key 'output_dir': the cell folder .*ner/.* outside ")
+    assert sorted(tmp_path.iterdir()) == before  # nothing written where the link leads
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("data.subset_seed=-1", r"config key 'data\.subset_seed': must be >= 0 or null \(the run's seed\), got -1"),
+    ("task.dev_seed=-1", r"config key 'task\.dev_seed': must be >= 0, got -1"),
+])
+def test_a_negative_seed(setup, override, message):
+    _, _, overrides, _ = setup
+    with pytest.raises(ConfigError, match=message):
+        make_config([*overrides, override])
+
+
+def test_output_dir_is_a_file(setup, tmp_path):
+    _, _, overrides, out = setup
+    out.write_text("not a folder")
+    assert_fails(overrides, tmp_path / "elsewhere", ConfigError,
+                 rf"config key 'output_dir': {re.escape(str(out))} is a file, not a folder \(cell folder ")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sysfs refuses new folders, even to root")
+def test_output_dir_not_writable(setup):
+    _, _, overrides, _ = setup
+    with pytest.raises(ConfigError, match=r"config key 'output_dir': cannot write the cell folder /sys/elmo-bench"
+                                          r"/.* \(Operation not permitted: /sys/elmo-bench\)"):
+        run(make_config([*overrides, "output_dir=/sys/elmo-bench"]))
+
+
+def test_fp16_on_cpu_fails_before_any_feature(setup, tmp_path):
+    _, _, overrides, out = setup
+    assert_fails([*overrides, "strategy=feature_ensemble", "trainer.device=cpu", "trainer.precision=fp16"], out,
+                 ConfigError, r"config key 'trainer\.precision': fp16 needs CUDA; use bf16 on CPU")
+    assert not (tmp_path / "cache").exists()  # the frozen biLM's features were never computed
+
+
+def first_lines(source: Path, target: Path, count: int, encoding: str) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("".join(source.read_text(encoding="utf-8").splitlines(keepends=True)[:count]), encoding=encoding)
+
+
+def test_a_byte_order_mark_is_read_past(setup, shared_dir, tmp_path):
+    _, model, overrides, _ = setup
+    for root, encoding in ((tmp_path / "plain", "utf-8"), (tmp_path / "marked", "utf-8-sig")):  # -sig: a BOM
+        for name in ("train_sample20k.csv", "test.csv"):
+            first_lines(shared_dir / "data/ag_news" / name, root / "ag_news" / name, 40, encoding)
+        first_lines(model / "options.json", root / "options.json", 1000, encoding)
+        squad = {"data": [{"title": "T", "paragraphs": [{"context": "A cat sat .", "qas": [
+            {"id": "q1", "question": "Who sat ?", "answers": [{"answer_start": 2, "text": "cat"}]}]}]}]}
+        (root / "squad.json").write_text(json.dumps(squad), encoding=encoding)
+    task = make_task(make_config([*overrides, "task=agnews"]).task)
+    plain, marked = (task.load(str(tmp_path / root), False) for root in ("plain", "marked"))
+    assert (marked.train, marked.dev, marked.test) == (plain.train, plain.dev, plain.test)
+    assert read_options(tmp_path / "marked/options.json") == read_options(tmp_path / "plain/options.json")
+    assert read_squad(tmp_path / "marked/squad.json") == read_squad(tmp_path / "plain/squad.json")
+
+
 @pytest.mark.parametrize(("override", "listed"), [("task=nosuch", "ner"), ("strategy=nosuch", "finetune"),
                                                   ("model=nosuch", "fixture")])
 def test_unknown_group_option(setup, override, listed):
@@ -162,3 +262,31 @@ def test_an_empty_sentence_in_a_batch(shared_dir):
     assert mask.tolist() == [[False, False], [True, True]]
     assert all(float(layer[0].abs().max()) == 0.0 for layer in layers)
     assert all(torch.allclose(layer[1], single[0], atol=1e-6) for layer, single in zip(layers, alone))
+
+
+def plant_checkpoint(kind: str, path: Path, marker: Path) -> str:
+    """Write a bad checkpoint of `kind`; returns the warning it must give."""
+    if kind == "pickle":
+        torch.save({"progress": OpensAMarker(marker)}, path)
+        return r"holds a pickled object \(\S*open\) and is not loaded"
+    if kind == "torn":
+        path.write_bytes(b"PK\x03\x04 torn")
+        return r"is damaged \("
+    torch.save({"progress": {}, "model": {"weight": torch.zeros(3)}, "best_model": None, "optimizer": {},
+                "rng": torch.get_rng_state(), "cuda_rng": None}, path)
+    return r"does not fit this run \(model: the keys differ"
+
+
+def test_a_bad_checkpoint_is_set_aside_unrun_and_the_cell_starts_afresh(setup, tmp_path, caplog):
+    _, _, overrides, out = setup
+    fresh = run(make_config([*overrides, f"output_dir={out}/fresh"]))
+    for kind in ("pickle", "torn", "foreign"):
+        config = make_config([*overrides, f"output_dir={out}/{kind}"])
+        folder = cell_dir(config)
+        folder.mkdir(parents=True)
+        warning = plant_checkpoint(kind, folder / "checkpoint.pt", tmp_path / "marker")
+        caplog.clear()
+        assert run(config)["metrics"] == fresh["metrics"], kind
+        assert not (tmp_path / "marker").exists(), "the planted checkpoint's code ran"
+        assert re.search(rf"checkpoint .*{kind}/.*checkpoint\.pt {warning}", caplog.text), caplog.text
+        assert len(list(folder.glob("checkpoint.pt.rejected-*"))) == 1, kind

@@ -2,9 +2,16 @@
 at a closed local port or are already in a temporary cache."""
 from __future__ import annotations
 
+import base64
+import hashlib
+import http.server
 import json
+import re
 import shutil
+import threading
+import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import h5py
 import numpy as np
@@ -276,14 +283,21 @@ def test_resolve_local_paths(allennlp_model, tmp_path):
 
 def test_cached_path_layout(cache):
     url = "https://example.org/models/elmo/x_weights.hdf5"
-    assert cached_path(url) == cache / "example.org" / "models" / "elmo" / "x_weights.hdf5"
+    assert cached_path(url) == cache / "https" / "example.org" / "models" / "elmo" / "x_weights.hdf5"
 
 
 def test_cached_path_stays_inside_the_cache(cache):
-    url = "http://example.org:8080/a/../../etc/./passwd?x=1"
-    assert cached_path(url) == cache / "example.org_8080" / "a" / "etc" / "passwd"
+    url = "http://example.org:8080/a/../../etc/./passwd"
+    assert cached_path(url) == cache / "http" / "example.org_8080" / "a" / "etc" / "passwd"
     with pytest.raises(SourceError, match="names no file"):
         cached_path("https://example.org/")
+
+
+def test_cached_path_keeps_scheme_and_query_apart_and_credentials_out(cache):
+    paths = {cached_path(url) for url in ("http://example.org/w.hdf5", "https://example.org/w.hdf5",
+                                          "https://example.org/w.hdf5?v=1", "https://example.org/w.hdf5?v=2")}
+    assert len(paths) == 4 and all(path.name == "w.hdf5" for path in paths)
+    assert cached_path("https://me:secret@example.org/w.hdf5") == cached_path("https://example.org/w.hdf5")
 
 
 def test_download_failure_names_url_and_cache_path(cache):
@@ -295,7 +309,7 @@ def test_download_failure_names_url_and_cache_path(cache):
     message = str(error.value)
     assert url in message and str(target) in message
     assert not target.exists()
-    leftovers = [p for p in cache.rglob("*") if p.is_file()]
+    leftovers = [p for p in cache.rglob("*") if p.is_file() and p.suffix != ".lock"]  # the lock file stays
     assert leftovers == []
 
 
@@ -350,45 +364,102 @@ def test_load_pretrained_from_cache(allennlp_model, cache, offline, monkeypatch)
     assert bilm.output_dim == 32  # the fixture stands in for the real file
 
 
+class Server:
+    """A throw-away HTTP server on 127.0.0.1 (no external network): serves what `serve` gave each path, announcing
+    `length` bytes (more than it sends, to cut a download short), and records the requests' Authorization."""
+
+    def __init__(self):
+        self.files: dict[str, tuple[bytes, int]] = {}
+        self.requests, self.auth = 0, []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.requests += 1
+                server.auth.append(self.headers.get("Authorization"))
+                if self.path not in server.files:
+                    self.send_error(404)
+                    return
+                body, length = server.files[self.path]
+                time.sleep(0.2)  # long enough for a second downloader to arrive meanwhile
+                self.send_response(200)
+                self.send_header("Content-Length", str(length))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def serve(self, path: str, body: bytes, length: int | None = None) -> str:
+        self.files[path] = body, len(body) if length is None else length
+        return self.url + path
+
+
 @pytest.fixture
-def local_server(tmp_path):
-    """A throw-away HTTP server on 127.0.0.1 serving tmp_path/www (no external network)."""
-    import functools
-    import http.server
-    import threading
-
-    root = tmp_path / "www"
-    root.mkdir()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+def server(cache):
+    served = Server()
+    yield served
+    served.httpd.shutdown()
+    served.httpd.server_close()
+    served.thread.join()
 
 
-def test_download_into_cache_once(allennlp_model, cache, local_server, monkeypatch):
-    root, base = local_server
-    shutil.copyfile(allennlp_model.weights, root / "w.hdf5")
-    url = f"{base}/w.hdf5"
+def test_download_into_cache_once(allennlp_model, server, monkeypatch):
+    url = server.serve("/w.hdf5", allennlp_model.weights.read_bytes())
     path = resolve(url)
     assert path == cached_path(url) and path.read_bytes() == allennlp_model.weights.read_bytes()
-    assert [p.name for p in path.parent.iterdir()] == ["w.hdf5"]  # no .part left over
-    (root / "w.hdf5").unlink()  # a second resolve must not need the server
+    assert sorted(p.name for p in path.parent.iterdir()) == ["w.hdf5", "w.hdf5.lock", "w.hdf5.sha256"]  # no .part
+    server.files.clear()  # a second resolve must not need the server
     monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: pytest.fail("network access attempted"))
     assert resolve(url) == path
 
 
-def test_download_http_error(cache, local_server):
-    _, base = local_server
-    url = f"{base}/missing.hdf5"
+def test_download_http_error(cache, server):
+    url = f"{server.url}/missing.hdf5"
     with pytest.raises(SourceError) as error:
         resolve(url)
     assert url in str(error.value) and str(cached_path(url)) in str(error.value)
-    assert not any(p.is_file() for p in cache.rglob("*"))
+    assert [p.name for p in cache.rglob("*") if p.is_file()] == ["missing.hdf5.lock"]
+
+
+def test_a_truncated_download_is_refused_and_nothing_kept(server, cache):
+    url = server.serve("/elmo/weights.hdf5", b"x" * 400, length=1000)  # the connection closes 600 bytes early
+    with pytest.raises(SourceError, match=rf"download of {re.escape(url)} stopped after 400 of 1,000 bytes; nothing"
+                                          rf" was kept at {re.escape(str(cached_path(url)))}"):
+        resolve(url)
+    assert [p.name for p in cache.rglob("*") if p.is_file()] == ["weights.hdf5.lock"]
+
+
+def test_a_download_records_its_sha256_and_a_changed_file_is_named(server):
+    url = server.serve("/elmo/weights.hdf5", b"weights" * 100)
+    target = resolve(url)
+    recorded = target.with_name("weights.hdf5.sha256").read_text(encoding="utf-8")
+    assert target.read_bytes() == b"weights" * 100
+    assert recorded == f"{hashlib.sha256(b'weights' * 100).hexdigest()}  weights.hdf5\n"
+    assert resolve(url) == target and server.requests == 1
+    target.write_bytes(b"weights" * 99)  # damaged on disk later
+    with pytest.raises(SourceError, match=rf"{re.escape(str(target))} is not the file downloaded from .*"
+                                          rf"Delete {re.escape(str(target))} to download it again"):
+        resolve(url)
+
+
+def test_credentials_go_in_a_header_never_in_paths_or_messages(server, cache):
+    url = server.serve("/w.hdf5", b"abc", length=10).replace("http://", "http://me:s3cret@")
+    with pytest.raises(SourceError) as error:
+        resolve(url)
+    assert server.auth == [f"Basic {base64.b64encode(b'me:s3cret').decode()}"]
+    assert "s3cret" not in str(error.value) and "me:" not in str(error.value)
+    assert not [p for p in cache.rglob("*") if "s3cret" in str(p)]
+
+
+def test_concurrent_downloads_of_one_file_fetch_it_once(server):
+    url = server.serve("/elmo/options.json", b"options" * 50)
+    with ThreadPoolExecutor(2) as pool:
+        paths = list(pool.map(resolve, [url, url]))
+    assert paths[0] == paths[1] and paths[0].read_bytes() == b"options" * 50
+    assert server.requests == 1

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -13,8 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from elmo_bench import cell_lock
 from elmo_bench.cell_lock import CellBusy, CellLock
 from elmo_bench.runner import cell_dir, run
+from elmo_bench.strategies.feature_cache import load_or_compute
 from elmo_bench.tasks.tagging import TaggerModel
 from elmo_bench.training import Trainer, TrainingError
 
@@ -94,6 +97,29 @@ def test_a_claim_from_another_host_expires_without_heartbeat(tmp_path):
         pass
 
 
+def test_a_rival_that_takes_over_first_keeps_the_cell(tmp_path, monkeypatch):
+    """Two processes judge the same dead claim stale; the one that acts second must not remove the first's claim."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    rival = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    claim = tmp_path / ".claim"
+    claim.write_text(json.dumps({"host": socket.gethostname(), "pid": dead.pid}))
+    rival_claim = json.dumps({"host": socket.gethostname(), "pid": rival.pid, "since": time.time()})
+
+    def rival_takes_over_meanwhile(*args):  # runs after this process judged the claim stale, before it acts
+        claim.unlink()
+        claim.write_text(rival_claim)
+
+    monkeypatch.setattr(cell_lock.log, "warning", rival_takes_over_meanwhile)
+    try:
+        with pytest.raises(CellBusy, match=f"pid {rival.pid}"):
+            CellLock(tmp_path).__enter__()
+        assert claim.read_text() == rival_claim and [p.name for p in tmp_path.iterdir()] == [".claim"]
+    finally:
+        rival.kill()
+        rival.wait()
+
+
 def test_a_busy_cell_is_skipped_without_writing(data_root, tmp_path, env):
     config = make_config(cell_args(data_root, tmp_path / "out"))
     folder = cell_dir(config)
@@ -140,6 +166,31 @@ def test_a_damaged_feature_cache_file_is_rebuilt(data_root, tmp_path, env, caplo
     assert not list(Path(env["ELMO_BENCH_CACHE"]).rglob("*.tmp"))
 
 
+@pytest.mark.parametrize(("tamper", "warning"), [
+    (lambda stored: stored.pop("fingerprint"), "does not record this biLM's fingerprint"),
+    (lambda stored: stored.update(texts=2), "holds 2 texts, not 3"),
+    (lambda stored: stored.update(features=stored["features"][:-1]),
+     r"holds features \(5, 3, 32\) torch.float32, the texts need \(6, 3, 32\)"),
+    (lambda stored: stored.update(offsets=stored["offsets"].flip(0)), "holds offsets that do not match"),
+])
+def test_a_feature_file_that_does_not_fit_its_texts_is_recomputed(allennlp_bilm, tmp_path, caplog, tamper, warning):
+    texts = {"dev": [("A", "cat", "."), ("Dogs", "bark"), ("Hi",)]}
+
+    def features():
+        return load_or_compute(allennlp_bilm, "f" * 64, texts, tmp_path, "float32", 100, torch.device("cpu"))
+
+    first, _ = features()
+    (path,) = tmp_path.glob("*.pt")
+    stored = torch.load(path, weights_only=True)
+    assert (stored["fingerprint"], stored["texts"]) == ("f" * 64, 3)
+    tamper(stored)
+    torch.save(stored, path)
+    again, (cost,) = features()
+    assert cost.computed_here and re.search(rf"feature cache .*{path.name} {warning}", caplog.text), caplog.text
+    assert torch.equal(again.features, first.features) and torch.equal(again.offsets, first.offsets)
+    assert not features()[1][0].computed_here  # the rebuilt file is used as it is
+
+
 def test_non_finite_loss_stops_with_the_last_good_checkpoint(data_root, tmp_path, env, monkeypatch):
     config = make_config(cell_args(data_root, tmp_path / "out", "trainer.max_epochs=3"))
     original_loss, original_record = TaggerModel.loss, Trainer._record_evaluation
@@ -158,5 +209,5 @@ def test_non_finite_loss_stops_with_the_last_good_checkpoint(data_root, tmp_path
     with pytest.raises(TrainingError, match=r"non-finite loss .* epoch 2.*last good checkpoint"):
         run(config)
     folder = cell_dir(config)
-    assert torch.load(folder / "checkpoint.pt", weights_only=False)["progress"]["epoch"] == 1
+    assert torch.load(folder / "checkpoint.pt", weights_only=True)["progress"]["epoch"] == 1
     assert not (folder / "result.json").exists() and not (folder / ".claim").exists()

@@ -19,6 +19,8 @@ from elmo_bench.pretrain.train import Pretrainer, learning_rate, unigram_perplex
 from elmo_bench.pretrain.vocabulary import BOS, EOS, UNK, LMVocabulary
 from elmo_bench.elmo.bilm import BiLM
 
+from runs import OpensAMarker
+
 TINY = ShapeConfig(char_embedding_dim=4, filters=[[1, 4], [2, 8], [3, 8]], n_highway=1, lstm_dim=16,
                    projection_dim=8, n_layers=2)
 
@@ -148,7 +150,7 @@ def test_pretrain_learns_and_exports_a_loadable_model(tmp_path, corpus_root):
     assert json.loads((export / "options.json").read_text())["lstm"]["dim"] == 16
     assert "one line at a time, Adam lr 0.005 (warm-up 0 steps, decay none)" in (export / "model_card.md").read_text()
     # The exported pair reads back through the public loader into the same network.
-    checkpoint = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    checkpoint = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     trained = BiLM(TINY.to_options())
     trained.load_state_dict({k[len("bilm."):]: v for k, v in checkpoint["model"].items() if k.startswith("bilm.")})
     reloaded = load_bilm(export / "options.json", export / "weights.hdf5")
@@ -184,8 +186,20 @@ def test_interrupted_pretraining_resumes_to_the_same_weights(tmp_path, corpus_ro
         assert torch.equal(a, b), name
 
 
+def test_a_planted_pickle_checkpoint_is_set_aside_unrun(tmp_path, corpus_root, caplog):
+    (tmp_path / "run").mkdir()
+    torch.save({"vocab": None, "state": OpensAMarker(tmp_path / "marker")}, tmp_path / "run" / "checkpoint.pt")
+    fresh = Pretrainer(tiny_config(tmp_path, corpus_root))
+    assert not (tmp_path / "marker").exists(), "the planted checkpoint's code ran"
+    assert fresh.state.epoch == fresh.state.step == 0
+    assert "checkpoint.pt holds a pickled object" in caplog.text
+    assert len(list((tmp_path / "run").glob("checkpoint.pt.rejected-*"))) == 1
+
+
 def test_pretrain_config_checks():
     with pytest.raises(ConfigError, match="corpus"):
         PretrainConfig(corpus=[])
     with pytest.raises(ConfigError, match="lr"):
         PretrainConfig(corpus=["x"], lr=0)
+    with pytest.raises(ConfigError, match=r"config key 'name': names a folder, so it must be one name"):
+        PretrainConfig(corpus=["x"], name="../elsewhere")

@@ -196,6 +196,14 @@ def test_warnings_name_every_bad_file(runs, tmp_path):
     assert "4 result files or folders left out" in (tmp_path / "report" / "comparison.md").read_text()
 
 
+def test_a_crashed_run_of_a_negative_seed_is_named(runs, tmp_path):
+    root, _ = runs
+    crashed = run_dir(root, "ner", "finetune", 1000, -1)  # seed=-1 writes seed-1/
+    crashed.mkdir(parents=True)
+    _, messages = build(root, tmp_path / "report")
+    assert any(str(crashed) in message for message in messages)
+
+
 def test_markdown_states_the_test_and_keeps_published_figures_apart(runs, tmp_path):
     root, _ = runs
     build(root, tmp_path / "report")

@@ -15,7 +15,7 @@ from sklearn.metrics import f1_score as f1_score_tokens
 from elmo_bench.config import ConfigError
 from elmo_bench.data.errors import DataError
 from elmo_bench.elmo.bilm import BiLM
-from elmo_bench.runner import cell_dir, run
+from elmo_bench.runner import cell_dir, config_record, run
 from elmo_bench.training import Trainer
 
 from runs import FAST, conll_slice, make_config, offline_overrides, read_jsonl
@@ -210,6 +210,14 @@ def test_train_size_larger_than_the_pool_is_an_error(overrides):
 def test_missing_data_names_the_paths(overrides, tmp_path):
     with pytest.raises(DataError, match=r"eng\.train"):
         run(make_config(["task=ner", *overrides, f"data.root={tmp_path / 'nowhere'}"]))
+
+
+def test_a_model_urls_credentials_are_not_recorded(overrides):
+    config = make_config([*overrides, "task=ner", "model=custom", "model.options_file=https://me:pw@example.org/o.json",
+                          "model.weight_file=http://example.org:8080/w.hdf5"])
+    model = config_record(config)["model"]
+    assert model["options_file"] == "https://example.org/o.json"
+    assert model["weight_file"] == "http://example.org:8080/w.hdf5"
 
 
 def test_cuda_requested_without_cuda(overrides):

@@ -30,6 +30,14 @@ def check(condition: bool, key: str, message: str) -> None:
         raise ConfigError(f"config key '{key}': {message}")
 
 
+def check_path_part(value: str, key: str) -> None:
+    """A value that becomes one folder or file name: it must stay one name inside its parent folder."""
+    check(bool(value) and not any(sep in value for sep in ("/", "\\", "\0")), key,
+          f"names a folder, so it must be one name without '/', '\\' or NUL, got {value!r}")
+    check(not value.startswith("."), key,
+          f"names a folder, so it must not start with '.' (hidden, or '..' climbing out), got {value!r}")
+
+
 class Choice(str, Enum):
     """A config choice; prints as its value, so it reads well in paths and logs."""
 
@@ -67,6 +75,9 @@ class ModelConfig:
     options_file: str = MISSING  # local path or http(s) URL
     weight_file: str = MISSING
     random_weights: bool = False  # ablation: the same network untrained (seeded init), weights not read
+
+    def __post_init__(self) -> None:
+        check_path_part(self.name, "model.name")
 
     @property
     def label(self) -> str:

@@ -11,6 +11,7 @@ import logging
 import platform
 import resource
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -25,13 +26,14 @@ from .config import ConfigError, Device, ModelConfig, RunConfig, size_tag
 from .data.errors import DataError
 from .data.subsample import nested_subset
 from .elmo import BiLM, load_bilm, read_options
-from .elmo.sources import resolve
+from .elmo.download import file_digest, public_url
+from .elmo.sources import is_url, resolve
 from .strategies import EmbedderContext, Strategy, make_strategy, parameter_groups
 from .strategies.embedder import WordVocabulary
-from .strategies.feature_cache import FeatureCost, bilm_fingerprint, file_digest
+from .strategies.feature_cache import FeatureCost, bilm_fingerprint
 from .tasks import Example, Splits, Task, make_task
 from .threads import set_threads
-from .training import Progress, Trainer, predict
+from .training import Progress, Trainer, check_precision, predict
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +44,37 @@ ENCODER_FILE = "encoder.pt"  # the fine-tuned biLM's weights (keep_encoder), for
 
 def cell_dir(config: RunConfig) -> Path:
     """<output_dir>/<task>/<strategy>/<model>/n<size>/seed<seed>: the same path on every rerun."""
-    return (Path(config.output_dir) / config.task.name / config.strategy.name / config.model.label
-            / f"n{size_tag(config.data.train_size)}" / f"seed{config.seed}")
+    root = Path(config.output_dir)
+    folder = (root / config.task.name / config.strategy.name / config.model.label
+              / f"n{size_tag(config.data.train_size)}" / f"seed{config.seed}")
+    # The names are checked one by one (check_path_part); a symlink inside output_dir could still lead out.
+    if not folder.resolve().is_relative_to(root.resolve()):
+        raise ConfigError(f"config key 'output_dir': the cell folder {folder} resolves to {folder.resolve()},"
+                          f" outside {root.resolve()}")
+    return folder
+
+
+def make_cell_folder(folder: Path) -> None:
+    """Create the cell folder and check it takes files, so a bad output_dir fails before any work."""
+    existing = next(path for path in (folder, *folder.parents) if path.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"config key 'output_dir': {existing} is a file, not a folder (cell folder {folder})")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        raise ConfigError(f"config key 'output_dir': cannot write the cell folder {folder}"
+                          f" ({error.strerror}: {error.filename or folder})") from None
 
 
 def config_record(config: RunConfig) -> dict:
-    return json.loads(json.dumps(OmegaConf.to_container(OmegaConf.structured(config), enum_to_str=True)))
+    """The config as config.json and result.json store it: a model URL without its user:password."""
+    record = json.loads(json.dumps(OmegaConf.to_container(OmegaConf.structured(config), enum_to_str=True)))
+    model = record["model"]
+    for key in ("options_file", "weight_file"):
+        if is_url(model[key]):
+            model[key] = public_url(model[key])
+    return record
 
 
 def identity_differences(stored: dict, current: dict, prefix: str = "") -> list[str]:
@@ -144,6 +171,7 @@ def run(config: RunConfig) -> dict | None:
     record = config_record(config)
     if (result := finished_result(folder, record, config.force)) is not None:
         return result
+    make_cell_folder(folder)
     try:
         with CellLock(folder):
             # Another process may have finished the cell while this one waited to claim it.
@@ -249,6 +277,7 @@ def evaluate_extra_tests(cell: Cell, config: RunConfig, device: torch.device, fo
 
 def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record: dict) -> dict:
     device = resolve_device(config.trainer.device)
+    check_precision(device, config.trainer.precision)  # before the features, which may take hours
     set_threads(config.trainer.threads)
     cell = build(config, device)
     trainer = Trainer(cell.task, cell.model, cell.strategy, cell.groups, config.trainer, device, config.seed,

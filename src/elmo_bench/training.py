@@ -20,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from .atomic import save_torch
+from .checkpoints import CheckpointMismatch, check_fits, read_checkpoint, set_aside
 from .config import ConfigError, Optimizer, Precision, TrainerConfig
 from .elmo.batching import bucket_batches
 from .schedules import lr_multiplier
@@ -66,11 +67,15 @@ class Budget:
         return cls(per_epoch, steps, min(config.min_steps, steps), max(1, math.ceil(config.eval_steps / per_epoch)))
 
 
+def check_precision(device: torch.device, precision: Precision, key: str = "trainer.precision") -> None:
+    if precision == Precision.fp16 and device.type != "cuda":
+        raise ConfigError(f"config key '{key}': fp16 needs CUDA; use bf16 on CPU")
+
+
 def autocast(device: torch.device, precision: Precision):
     if precision == Precision.fp32:
         return contextlib.nullcontext()
-    if precision == Precision.fp16 and device.type != "cuda":
-        raise ConfigError("config key 'trainer.precision': fp16 needs CUDA; use bf16 on CPU")
+    check_precision(device, precision)
     dtype = torch.bfloat16 if precision == Precision.bf16 else torch.float16
     return torch.autocast(device.type, dtype=dtype)
 
@@ -215,17 +220,31 @@ class Trainer:
         save_torch(self.checkpoint, state)
 
     def _resume(self) -> None:
-        if not self.checkpoint.is_file():
-            return
         # Everything is read onto the CPU: the RNG state must stay there, and load_state_dict copies
         # parameters and optimizer state onto the model's device (a CPU run may resume on a GPU and back).
-        state = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
-        self.progress = Progress(**state["progress"])
-        self.model.load_state_dict(state["model"])
-        self.best_state = state["best_model"]
-        self.optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"])
-        if state["cuda_rng"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        state = read_checkpoint(self.checkpoint)
+        if state is None:
+            return
+        try:
+            self._restore(state)
+        except (CheckpointMismatch, KeyError, TypeError, ValueError) as error:
+            # Nothing was changed yet (see _restore), so training starts as if there were no file.
+            set_aside(self.checkpoint, f"does not fit this run ({error})")
+            return
         log.info("resumed from %s after step %d (%s stage)", self.checkpoint, self.progress.step,
                  self.strategy.stages[min(self.progress.stage, len(self.strategy.stages) - 1)])
+
+    def _restore(self, state: dict) -> None:
+        """Check every part against this run before changing anything, so a foreign file leaves no trace."""
+        progress, cuda_rng = Progress(**state["progress"]), state["cuda_rng"]
+        check_fits(state["model"], self.model.state_dict(), "model")
+        if state["best_model"] is not None:
+            check_fits(state["best_model"], self.model.state_dict(), "best_model")
+        check_fits({"rng": state["rng"]}, {"rng": torch.get_rng_state()}, "rng")
+        self.optimizer.load_state_dict(state["optimizer"])  # checks its groups before changing anything
+        self.progress = progress
+        self.model.load_state_dict(state["model"])
+        self.best_state = state["best_model"]
+        torch.set_rng_state(state["rng"])
+        if cuda_rng is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(cuda_rng)

@@ -63,7 +63,7 @@ def read_squad(path: str | Path, encoding: str = "utf-8") -> list[Article]:
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
     try:
-        raw = json.loads(path.read_bytes().decode(encoding))
+        raw = json.loads(path.read_bytes().decode(encoding).removeprefix("\ufeff"))  # editors on Windows add a BOM
     except UnicodeDecodeError as error:
         raise DataFormatError(path, None, f"not valid {encoding} ({error.reason} at byte {error.start}); set"
                                           " task.encoding to the file's encoding") from None

@@ -128,7 +128,7 @@ def parse_options(raw: dict, source: str = "options") -> BiLMOptions:
 def read_options(path: str | Path) -> BiLMOptions:
     path = Path(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(path.read_text(encoding="utf-8-sig"))  # utf-8, with or without a byte-order mark
     except FileNotFoundError:
         raise OptionsError(f"options file not found: {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:

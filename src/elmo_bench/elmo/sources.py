@@ -1,15 +1,14 @@
-"""Where biLM files come from: a local path, an http(s) URL (downloaded once into a cache), or the
-name of one of the four official English models."""
+"""Where biLM files come from: a local path, an http(s) URL (downloaded once into a cache, see download.py),
+or the name of one of the four official English models."""
 from __future__ import annotations
 
+import hashlib
 import os
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
+from .download import SourceError, check_cached, fetch, public_url
 
 _BASE_URL = "https://allennlp.s3.amazonaws.com/models/elmo"
 
@@ -37,10 +36,6 @@ OFFICIAL_MODELS = {
 }
 
 
-class SourceError(OSError):
-    """A biLM file that is neither on disk nor downloadable."""
-
-
 def cache_dir() -> Path:
     return Path(os.environ.get("ELMO_BENCH_CACHE", Path.home() / ".cache" / "elmo_bench"))
 
@@ -50,16 +45,20 @@ def is_url(location: str) -> bool:
 
 
 def cached_path(url: str) -> Path:
-    """Where `url` is (or would be) stored in the cache: <cache>/<host>/<path> (no query, no '..')."""
+    """Where `url` is (or would be) stored in the cache: <cache>/<scheme>/<host[_port]>/<path>, with a folder
+    `query-<hash>` before the file name when the URL has a query; never its credentials, never a '..'."""
     parts = urllib.parse.urlsplit(url)
     segments = [s for s in parts.path.split("/") if s not in ("", ".", "..")]
-    if not segments:
-        raise SourceError(f"URL names no file: {url}")
-    return cache_dir().joinpath(parts.netloc.replace(":", "_"), *segments)
+    if not segments or not parts.hostname:
+        raise SourceError(f"URL names no file: {public_url(url)}")
+    if parts.query:
+        segments.insert(-1, f"query-{hashlib.sha256(parts.query.encode()).hexdigest()[:16]}")
+    host = parts.hostname + (f"_{parts.port}" if parts.port is not None else "")
+    return cache_dir().joinpath(parts.scheme, host, *segments)
 
 
 def resolve(location: str | os.PathLike) -> Path:
-    """A local file for `location` (path or URL), downloading a URL on first use."""
+    """A local file for `location` (path or URL), downloading a URL on first use and checking its cached copy."""
     location = str(location)
     if not is_url(location):
         path = Path(location).expanduser()
@@ -68,25 +67,6 @@ def resolve(location: str | os.PathLike) -> Path:
         return path
     target = cached_path(location)
     if not target.is_file():
-        download(location, target)
+        fetch(location, target)
+    check_cached(target, location)
     return target
-
-
-def download(url: str, target: Path) -> None:
-    """Fetch `url` into `target` with a progress bar; the file appears only once complete."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response, open(partial, "wb") as out:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {target.name}") as bar:
-                while chunk := response.read(1 << 20):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-    except (urllib.error.URLError, OSError) as error:
-        partial.unlink(missing_ok=True)
-        raise SourceError(
-            f"cannot download {url} ({error}). If this machine is offline, fetch the file elsewhere"
-            f" and put it at {target} (the cache; set $ELMO_BENCH_CACHE to move it), or pass a local path."
-        ) from None
-    partial.replace(target)

@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 import torch
 
-from ..atomic import atomic_path
+from ..atomic import atomic_open
 from .bilm import BiLM
 
 
@@ -121,7 +121,7 @@ def load_weights(bilm: BiLM, path: str | Path) -> None:
 def save_weights(bilm: BiLM, path: str | Path) -> None:
     """Write `bilm` as an allennlp-format weights file (atomically: tmp file, then rename)."""
     path = Path(path)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
+    with atomic_open(path) as out, h5py.File(out, "w") as handle:
         for name, source, _, to_file in _mappings(bilm):
             value = source.numpy() if isinstance(source, _LSTMKernel) else source.detach().cpu().numpy()
             handle.create_dataset(name, data=np.ascontiguousarray(to_file(value), dtype=np.float32))

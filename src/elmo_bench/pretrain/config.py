@@ -6,7 +6,7 @@ from typing import Optional
 
 from hydra.core.config_store import ConfigStore
 
-from ..config import Choice, Device, Precision, check
+from ..config import Choice, Device, Precision, check, check_path_part
 from ..elmo.options import CharCNNOptions, BiLMOptions, LSTMOptions
 
 
@@ -68,6 +68,7 @@ class PretrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_path_part(self.name, "name")
         check(self.threads is None or self.threads >= 1, "threads", f"must be >= 1 or null, got {self.threads}")
         check(bool(self.corpus), "corpus", "name at least one file or folder")
         check(self.vocab_size > 3, "vocab_size", f"must be > 3, got {self.vocab_size}")

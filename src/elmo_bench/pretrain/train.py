@@ -20,11 +20,12 @@ import torch
 from tqdm import tqdm
 
 from ..atomic import save_torch, write_json
+from ..checkpoints import CheckpointMismatch, check_fits, read_checkpoint, set_aside
 from ..config import Device
 from ..elmo import BiLM, batch_to_ids, load_bilm, save_weights
 from ..threads import set_threads
 from ..elmo.batching import bucket_batches
-from ..training import autocast
+from ..training import autocast, check_precision
 from .batches import SentenceBatches, StreamBatches
 from .config import LRDecay, PretrainConfig
 from .corpus import corpus_files, sentences
@@ -120,6 +121,7 @@ class Pretrainer:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.checkpoint = self.folder / "checkpoint.pt"
         self.device = choose_device(config.device)
+        check_precision(self.device, config.precision, "precision")
         set_threads(config.threads)
         self.corpus = split_corpus(config)
         self.counts = count_words(self.corpus.train)
@@ -193,17 +195,28 @@ class Pretrainer:
         })
 
     def _resume(self) -> None:
-        if not self.checkpoint.is_file():
+        saved = read_checkpoint(self.checkpoint, map_location=self.device)
+        if saved is None:
             return
-        saved = torch.load(self.checkpoint, map_location=self.device, weights_only=False)
-        if saved["vocab"] != self.vocab.words:
+        if "vocab" in saved and saved["vocab"] != self.vocab.words:
             raise RuntimeError(f"{self.checkpoint} was trained with another vocabulary (corpus or config changed)")
-        self.state = PretrainState(**saved["state"])
-        self.lm.load_state_dict(saved["model"])
-        self.optimizer.load_state_dict(saved["optimizer"])
-        torch.set_rng_state(saved["rng"])
-        self.batches.load_state_dict(saved.get("batches", {}))
+        try:
+            self._restore(saved)
+        except (CheckpointMismatch, KeyError, TypeError, ValueError) as error:
+            set_aside(self.checkpoint, f"does not fit this run ({error})")  # nothing was changed yet
+            return
         log.info("resumed %s at epoch %d, step %d", self.checkpoint, self.state.epoch, self.state.step)
+
+    def _restore(self, saved: dict) -> None:
+        """Check the parts against this run before changing anything, so a foreign file leaves no trace."""
+        state = PretrainState(**saved["state"])
+        check_fits(saved["model"], self.lm.state_dict(), "model")
+        check_fits({"rng": saved["rng"]}, {"rng": torch.get_rng_state()}, "rng")
+        self.optimizer.load_state_dict(saved["optimizer"])  # checks its groups before changing anything
+        self.state = state
+        self.lm.load_state_dict(saved["model"])
+        torch.set_rng_state(saved["rng"].cpu())
+        self.batches.load_state_dict(saved.get("batches", {}))  # absent in checkpoints of older versions
 
     def export(self) -> dict:
         """Write options.json, weights.hdf5, vocab.txt and the model card; check they load back equal."""

@@ -42,7 +42,7 @@ class LMVocabulary:
 
     @classmethod
     def load(cls, path: str | Path) -> "LMVocabulary":
-        return cls(Path(path).read_text(encoding="utf-8").splitlines())
+        return cls(Path(path).read_text(encoding="utf-8-sig").splitlines())  # a BOM is not part of the first word
 
 
 def count_words(texts: Iterable[Sequence[str]]) -> Counter:

@@ -21,7 +21,7 @@ PROBE_FILE = "probe.json"  # a probe's folder (elmo-bench-probe) is named like a
 NOT_A_SETTING = frozenset({"seed", "output_dir", "force", "keep_checkpoint", "data.subset_seed"})
 # The runner writes each run into <output_dir>/<task>/<strategy>/<model>/n<size>/seed<seed>/; such a folder
 # without a result.json is a run that crashed or is still going.
-_RUN_FOLDER_NAME = re.compile(r"seed\d+")
+_RUN_FOLDER_NAME = re.compile(r"seed-?\d+")
 
 
 class ResultFileWarning(UserWarning):

@@ -17,7 +17,7 @@ import torch
 from omegaconf import MISSING
 from torch import nn
 
-from ..config import InputConfig
+from ..config import InputConfig, check_path_part
 from ..elmo import BiLM
 from ..tasks.base import Tokens
 from .embedder import ElmoEmbedder, WordVocabulary
@@ -27,6 +27,9 @@ from .feature_cache import FeatureCost
 @dataclass
 class StrategyConfig:
     name: str = MISSING  # the cell folder's strategy part and result.json's "strategy"
+
+    def __post_init__(self) -> None:
+        check_path_part(self.name, "strategy.name")
 
 
 @dataclass

@@ -3,8 +3,10 @@
 A feature file is keyed by the biLM (options + weights bytes), the storage dtype and the exact set
 of texts, so a rerun of the same cell, or another cell over the same texts, never runs the biLM.
 Files are written to a temporary name and renamed, so a killed run never leaves a half-written file
-under a real key; an unreadable file is reported and rebuilt. Each file also keeps what computing it cost
-(seconds, device), so every cell that reads it can report that cost, whichever cell paid it.
+under a real key. Each file also keeps the biLM's fingerprint and its number of texts, and is checked
+against the texts asked for (shapes, offsets) before use: an unreadable or mismatched file is reported and
+rebuilt. It keeps what computing it cost (seconds, device), so every cell that reads it can report that
+cost, whichever cell paid it.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from tqdm import tqdm
 
 from ..atomic import save_torch
 from ..elmo import BiLM, batch_to_ids
+from ..elmo.download import file_digest
 from ..elmo.batching import bucket_batches
 from ..tasks.base import Tokens
 
@@ -42,14 +45,6 @@ class FeatureCost:
     def record(self) -> dict:
         return {"split": self.split, "key": self.key, "tokens": self.tokens, "seconds": self.seconds,
                 "device": self.device, "computed_here": self.computed_here}
-
-
-def file_digest(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def bilm_fingerprint(options_file: str | Path, weight_file: str | Path) -> str:
@@ -99,10 +94,15 @@ class FeatureTable:
             raise KeyError(f"text not in the feature cache: {' '.join(text)[:80]!r}") from None
 
 
+def token_bounds(texts: Sequence[Tokens]) -> torch.Tensor:
+    """(len(texts) + 1,) each text's first feature row, then the total number of rows."""
+    return torch.tensor([0] + [len(t) for t in texts], dtype=torch.long).cumsum(0)
+
+
 def compute_features(bilm: BiLM, texts: list[Tokens], dtype: torch.dtype, batch_tokens: int, device) -> tuple:
     """Run the frozen biLM over `texts` in length-bucketed batches -> (features, offsets)."""
     lengths = [len(t) for t in texts]
-    offsets = torch.tensor([0] + lengths, dtype=torch.long).cumsum(0)
+    offsets = token_bounds(texts)
     features = torch.zeros(int(offsets[-1]), bilm.num_layers, bilm.output_dim, dtype=dtype)
     bilm.eval()
     with torch.no_grad(), tqdm(total=int(offsets[-1]), unit="tok", desc="biLM features") as bar:
@@ -143,17 +143,52 @@ def _group_table(bilm, fingerprint, split: str, unique: list[Tokens], cache_dir:
     key = texts_key(fingerprint, dtype_name, unique)
     path = cache_dir / f"{key}.pt"
     tokens = sum(len(text) for text in unique)
-    if path.is_file():
-        try:
-            stored = torch.load(path, map_location="cpu", weights_only=True)
-            log.info("biLM features read from %s", path)
-            cost = FeatureCost(split, key, tokens, stored.get("seconds"), stored.get("device"), computed_here=False)
-            return FeatureTable(unique, stored["features"], stored["offsets"]), cost
-        except Exception as error:  # a damaged file must never stop a run: rebuild it
-            log.warning("feature cache %s is unreadable (%s); recomputing", path, error)
+    dtype = getattr(torch, dtype_name)
+    stored = _stored_features(path, fingerprint, unique, (bilm.num_layers, bilm.output_dim), dtype)
+    if stored is not None:
+        log.info("biLM features read from %s", path)
+        cost = FeatureCost(split, key, tokens, stored.get("seconds"), stored.get("device"), computed_here=False)
+        return FeatureTable(unique, stored["features"], stored["offsets"]), cost
     start = time.perf_counter()
-    features, offsets = compute_features(bilm, unique, getattr(torch, dtype_name), batch_tokens, device)
+    features, offsets = compute_features(bilm, unique, dtype, batch_tokens, device)
     cost = FeatureCost(split, key, tokens, round(time.perf_counter() - start, 3), str(device), computed_here=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_torch(path, {"features": features, "offsets": offsets, "seconds": cost.seconds, "device": cost.device})
+    save_torch(path, {"features": features, "offsets": offsets, "seconds": cost.seconds, "device": cost.device,
+                      "fingerprint": fingerprint, "texts": len(unique)})
     return FeatureTable(unique, features, offsets), cost
+
+
+def _stored_features(path: Path, fingerprint: str, texts: list[Tokens], layer_shape: tuple[int, int],
+                     dtype: torch.dtype) -> dict | None:
+    """The file's contents when they are this biLM's features of exactly `texts`; else None, with a warning."""
+    if not path.is_file():
+        return None
+    try:
+        stored = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a damaged file must never stop a run: rebuild it
+        log.warning("feature cache %s is unreadable (%s); recomputing", path, error)
+        return None
+    problem = _mismatch(stored, fingerprint, texts, layer_shape, dtype)
+    if problem is not None:
+        log.warning("feature cache %s %s; recomputing", path, problem)
+        return None
+    return stored
+
+
+def _mismatch(stored, fingerprint: str, texts: list[Tokens], layer_shape: tuple[int, int],
+              dtype: torch.dtype) -> str | None:
+    """Why the stored features cannot serve `texts` (a key collision, a foreign or older file), or None."""
+    if not isinstance(stored, dict) or stored.get("fingerprint") != fingerprint:
+        return "does not record this biLM's fingerprint"
+    if stored.get("texts") != len(texts):
+        return f"holds {stored.get('texts')} texts, not {len(texts)}"
+    bounds = token_bounds(texts)
+    features, offsets = stored.get("features"), stored.get("offsets")
+    expected = (int(bounds[-1]), *layer_shape)
+    if not isinstance(features, torch.Tensor):
+        return "holds no feature tensor"
+    if tuple(features.shape) != expected or features.dtype != dtype:
+        return f"holds features {tuple(features.shape)} {features.dtype}, the texts need {expected} {dtype}"
+    if not isinstance(offsets, torch.Tensor) or not torch.equal(offsets, bounds[:-1]):
+        return "holds offsets that do not match the texts' lengths"
+    return None

@@ -26,6 +26,7 @@ class FeatureEnsembleConfig(StrategyConfig):
     cache: FeatureCacheConfig = field(default_factory=FeatureCacheConfig)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check(self.mix in MIXES, "strategy.mix", f"must be one of {', '.join(MIXES)}, got {self.mix}")
         check(self.mix == "learned" or self.name != "feature_ensemble", "strategy.mix",
               f"mix={self.mix} is an ablation and needs its own strategy.name (e.g. strategy=frozen_{self.mix})")

@@ -38,6 +38,7 @@ class FinetuneConfig(StrategyConfig):
     freeze_char_encoder: bool = False  # the character encoder never trains
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check(self.bilm_lr_factor > 0, "strategy.bilm_lr_factor", f"must be > 0, got {self.bilm_lr_factor}")
         check(0 < self.layer_lr_decay <= 1, "strategy.layer_lr_decay", f"must be in (0, 1], got {self.layer_lr_decay}")
         check(self.weight_decay >= 0, "strategy.weight_decay", f"must be >= 0, got {self.weight_decay}")

@@ -17,7 +17,7 @@ import torch
 from omegaconf import MISSING
 from torch import nn
 
-from ..config import check
+from ..config import check, check_path_part
 from ..data.carve import carve_dev
 from ..data.errors import DataError
 from ..data.hub import is_hub_ref, load_hub_split, parse_hub_ref
@@ -89,10 +89,12 @@ class TaskConfig:
         return f"hub:{self.hub_id}" + (f":{self.hub_config}" if self.hub_config else "")
 
     def __post_init__(self) -> None:
+        check_path_part(self.name, "task.name")
         try:
             codecs.lookup(self.encoding)
         except LookupError:
             check(False, "task.encoding", f"unknown encoding {self.encoding!r} (e.g. utf-8, latin-1, cp1252)")
+        check(self.dev_seed >= 0, "task.dev_seed", f"must be >= 0, got {self.dev_seed}")
         check(self.dev_size > 0 and (self.dev_size < 1 or float(self.dev_size).is_integer()), "task.dev_size",
               f"must be a whole count >= 1 or a fraction in (0, 1), got {self.dev_size}")
         for name, location in self.extra_test.items():
