@@ -36,8 +36,8 @@ from .atomic import write_json
 from .config import ConfigError, DataConfig, ModelConfig, check
 from .data.subsample import nested_subset
 from .runner import ENCODER_FILE, load_model, split_texts
-from .strategies.base import FeatureCacheConfig
 from .elmo.download import file_digest
+from .strategies.base import FeatureCacheConfig
 from .strategies.feature_cache import FeatureTable, load_or_compute
 from .tasks import Example, make_task
 
