@@ -196,6 +196,19 @@ def test_output_dir_is_a_file(setup, tmp_path):
                  rf"config key 'output_dir': {re.escape(str(out))} is a file, not a folder \(cell folder ")
 
 
+@pytest.mark.parametrize("sweep", [False, True])
+def test_output_dir_a_file_on_the_command_line_is_one_line_and_exit_2(setup, tmp_path, sweep):
+    """Hydra makes the run's folder before elmo-bench runs; the check must come first, not Hydra's traceback."""
+    _, _, overrides, _ = setup
+    out = tmp_path / "a_file"
+    out.write_text("not a folder")
+    command = [sys.executable, "-m", "elmo_bench.cli", *(["-m"] if sweep else []), *overrides, f"output_dir={out}"]
+    completed = subprocess.run(command, text=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                               timeout=300)
+    assert completed.returncode == 2 and "Traceback" not in completed.stdout + completed.stderr
+    assert f"config key 'output_dir': {out} is a file, not a folder" in completed.stdout + completed.stderr
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sysfs refuses new folders, even to root")
 def test_output_dir_not_writable(setup):
     _, _, overrides, _ = setup

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 import hydra
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from .config import PROJECT_ROOT, ConfigError, register_resolvers, register_schemas, typed
 from .data.errors import DataError
 from .elmo import OptionsError, SourceError, WeightsError
 from .pretrain.config import register_pretrain_schema
-from .runner import run
+from .runner import make_cell_folder, run
 from .strategies import strategy_schemas
 from .training import TrainingError
 from .tasks import head_schemas, task_schemas
@@ -24,6 +26,25 @@ log = logging.getLogger("elmo_bench")
 
 # Errors with a message that says what to change: reported in one line, no traceback.
 USER_ERRORS = (ConfigError, DataError, OptionsError, SourceError, WeightsError, TrainingError)
+
+
+class OutputFolderCheck(Callback):
+    """Hydra makes the run's (or the sweep's) folder before elmo-bench gets control; an output_dir that is a file
+    or cannot be written must end in a one-line message naming the key, not in a traceback from Hydra's mkdir."""
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        self._check(Path(config.hydra.run.dir))
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        self._check(Path(config.hydra.sweep.dir))
+
+    @staticmethod
+    def _check(folder: Path) -> None:
+        try:
+            make_cell_folder(folder)
+        except ConfigError as error:
+            log.error("%s", error)
+            raise SystemExit(2) from None
 
 
 def setup() -> None:
