@@ -324,3 +324,17 @@ def test_extra_test_sets_get_a_column_and_an_interval(tmp_path):
     assert "| extra test ood (mean, n) |" in md and "| accuracy on ood | " in md
     assert "accuracy on ood" in (tmp_path / "report" / "intervals.csv").read_text()
     assert large.comparison("finetune").winner == "finetune"  # the in-domain verdict is unchanged
+
+
+def test_one_seed_gives_an_interval_but_no_verdict_and_stays_out_of_holm(tmp_path):
+    rng = np.random.default_rng(6)
+    base = rng.random(500) < 0.5
+    better = base.copy()
+    better[np.flatnonzero(~base)[:100]] = True  # +20 points on the test set, from one seed
+    planted_run(tmp_path / "runs", "feature_ensemble", 100, 1, base)
+    planted_run(tmp_path / "runs", "finetune", 100, 1, better)
+    comparison = report_of(tmp_path / "runs", tmp_path / "report").rows[0].comparison("finetune")
+    assert comparison.pairs == 1 and comparison.main.low > 10 and comparison.main.p_value < 0.001
+    assert comparison.p_adjusted is None and comparison.winner is None
+    assert comparison.verdict == "not resolved (one seed: the interval covers test sampling only)"
+    assert "no strategy is shown better than feature_ensemble" in (tmp_path / "report" / "comparison.md").read_text()

@@ -21,7 +21,7 @@ from .formats import DASH, LEVEL, format_crossover, format_interval
 from .guide import decision_guide
 from .references import PublishedFigure
 from .select import Selection
-from .table import BASELINE, SIGNIFICANCE_LEVEL, Comparison, Row, SideSummary
+from .table import BASELINE, MIN_SEEDS_FOR_VERDICT, SIGNIFICANCE_LEVEL, Comparison, Row, SideSummary
 
 STATISTICS_RULE = (
     f"**Δ and its {LEVEL} interval.** Δ = strategy − {BASELINE}, the mean over the seeds both ran of their "
@@ -31,7 +31,9 @@ STATISTICS_RULE = (
     "articles for span QA), the same draw of units for every seed and both arms, and recomputes each metric on "
     "the drawn units (entity F1 from the drawn sentences' entity counts, never a mean of per-sentence F1). "
     "p is the interval inverted (the smallest two-sided level at which it would reach 0). "
-    f"**Multiple comparisons:** the p-values of all comparisons in this report are adjusted by Holm's method; "
+    f"**Multiple comparisons:** the p-values of all comparisons in this report with at least "
+    f"{MIN_SEEDS_FOR_VERDICT} paired seeds are adjusted by Holm's method (with one seed the interval covers the "
+    "test set's sampling only, and there is no verdict); "
     f"the verdict names a winner only when the adjusted p < {SIGNIFICANCE_LEVEL}, and reads *not resolved* "
     "otherwise (*only before Holm* when the unadjusted interval excludes 0); *borderline* marks a verdict within "
     "two Monte Carlo errors of the level, which more resamples would settle. Not resolved means the data cannot "

@@ -21,6 +21,9 @@ from .load import RunResult
 from .units import PredictionsError, read_test_set
 
 SIGNIFICANCE_LEVEL = 0.05
+# A verdict needs at least two paired seeds: with one, the interval covers the test set's sampling but not the
+# run's own (initialisation, training subset), so it would read one lucky run as a difference of strategies.
+MIN_SEEDS_FOR_VERDICT = 2
 BASELINE = "feature_ensemble"  # what every other strategy is compared with: the frozen biLM of Peters et al.
 
 
@@ -93,8 +96,10 @@ class Comparison:
     @property
     def verdict(self) -> str:
         """Who is better, only where the Holm-adjusted interval says so."""
-        if self.main is None or self.p_adjusted is None:
+        if self.main is None:
             return "no interval"
+        if self.pairs < MIN_SEEDS_FOR_VERDICT:
+            return "not resolved (one seed: the interval covers test sampling only)"
         if self.winner is not None:
             verdict = f"{self.winner} better"
         else:
@@ -284,9 +289,11 @@ def _ratio(value: float, reference: float) -> float | None:
 
 
 def _holm_adjusted(rows: list[Row]) -> list[Row]:
-    """The rows with every comparison's Holm-adjusted p-value, over all comparisons with an interval."""
+    """The rows with every comparison's Holm-adjusted p-value, over all comparisons that can give a verdict
+    (an interval over at least MIN_SEEDS_FOR_VERDICT paired seeds)."""
     comparisons = [(row, name, comparison) for row in rows for name, comparison in row.comparisons.items()]
-    adjusted = iter(holm([comparison.main.p_value if comparison.main else None for _, _, comparison in comparisons]))
+    adjusted = iter(holm([comparison.main.p_value if comparison.main and comparison.pairs >= MIN_SEEDS_FOR_VERDICT
+                          else None for _, _, comparison in comparisons]))
     for row, name, comparison in comparisons:
         row.comparisons[name] = replace(comparison, p_adjusted=next(adjusted))
     return rows
