@@ -35,7 +35,7 @@ from sklearn.preprocessing import StandardScaler
 from .atomic import write_json
 from .config import ConfigError, DataConfig, ModelConfig, check
 from .data.subsample import nested_subset
-from .runner import ENCODER_FILE, load_model, split_texts
+from .runner import ENCODER_FILE, load_model, split_texts, subset_seed
 from .elmo.download import file_digest
 from .strategies.base import FeatureCacheConfig
 from .strategies.feature_cache import FeatureTable, load_or_compute
@@ -147,8 +147,7 @@ def run_probe(config: ProbeConfig) -> dict:
         raise ConfigError(f"config key 'task': a probe needs token or sentence labels ({', '.join(PROBED_FAMILIES)}"
                           f" tasks), and '{task.name}' is a {task.family} task")
     splits = task.load(config.data.root, config.data.use_hub)
-    train = nested_subset(splits.train, config.data.train_size, config.seed if config.data.subset_seed is None
-                          else config.data.subset_seed)
+    train = nested_subset(splits.train, config.data.train_size, subset_seed(config.data, config.seed))
     bilm, fingerprint = load_model(config.model, config.seed)
     encoder = tuned_encoder(config.probe.cell)
     if encoder is not None:  # the cell's fine-tuned weights: their own features, under their own cache key

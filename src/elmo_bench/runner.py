@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 
 from .atomic import save_torch, write_json, write_jsonl
 from .cell_lock import CellBusy, CellLock
-from .config import ConfigError, Device, ModelConfig, RunConfig, size_tag
+from .config import ConfigError, DataConfig, Device, ModelConfig, RunConfig, size_tag
 from .data.errors import DataError
 from .data.subsample import nested_subset
 from .elmo import BiLM, load_bilm, read_options
@@ -206,9 +206,9 @@ class Cell:
     feature_costs: list[FeatureCost]  # per split: what its features cost, whichever cell computed them
 
 
-def subset_seed(config: RunConfig) -> int:
+def subset_seed(data: DataConfig, seed: int) -> int:
     """The seed of the training subset: data.subset_seed, or the run's seed when that is null."""
-    return config.seed if config.data.subset_seed is None else config.data.subset_seed
+    return seed if data.subset_seed is None else data.subset_seed
 
 
 def build(config: RunConfig, device: torch.device) -> Cell:
@@ -216,7 +216,7 @@ def build(config: RunConfig, device: torch.device) -> Cell:
     task = make_task(config.task)
     strategy = make_strategy(config.strategy)
     splits = task.load(config.data.root, config.data.use_hub)
-    train = nested_subset(splits.train, config.data.train_size, subset_seed(config))
+    train = nested_subset(splits.train, config.data.train_size, subset_seed(config.data, config.seed))
     if not train:
         raise DataError(f"task '{task.name}': the training split is empty ({splits.source})")
     bilm, fingerprint = load_model(config.model, config.seed)
@@ -323,7 +323,7 @@ def result_record(config: RunConfig, cell: Cell, progress: Progress, metrics: di
         "train_subset_digest": subset_digest(cell.train),
         "data_digest": data_digest(cell.splits),
         "seed": config.seed,
-        "subset_seed": subset_seed(config),
+        "subset_seed": subset_seed(config.data, config.seed),
         "metric": cell.task.metric,
         "dev": main_metric(metrics["dev"], cell.task.metric),
         "test": main_metric(metrics["test"], cell.task.metric),

@@ -214,12 +214,10 @@ def score_runs(runs: list[RunResult], resamples: int) -> dict:
                 scores[(run.path, split)] = str(error)
                 continue
             by_test_set[(run.task, run.dataset, run.metric, split, test_set.digest)].append((run, test_set))
-    for identity, group in sorted(by_test_set.items(), key=lambda item: item[0]):
+    for identity, group in sorted(by_test_set.items()):
         split, units = identity[3], len(group[0][1].units)
-        # the identity of the test set's own units; "test" keeps the key it had before extra test sets existed
-        seed_key = identity[:3] + identity[4:] if split == TEST else identity
         metrics = [metric for _, test_set in group for metric in test_set.metrics.values()]
-        resampled = iter(resampled_scores(metrics, units, resamples, seed_key))
+        resampled = iter(resampled_scores(metrics, units, resamples, identity))
         full = iter(float(metric(np.ones((1, units)))[0]) for metric in metrics)
         for run, test_set in group:
             names = list(test_set.metrics)
