@@ -16,6 +16,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from elmo_bench.runner import build
+from elmo_bench.encoders.elmo import ElmoEncoder
 from elmo_bench.strategies.embedder import LiveLayers
 
 from runs import FAST, make_config
@@ -67,20 +68,20 @@ def test_the_loss_runs_with_the_model_on_another_device(overrides, task, strateg
     cell = build(make_config([*overrides, f"task={task}", f"strategy={strategy}"]), torch.device("cpu"))
     cell.strategy.start_stage(stage)
     live = strategy == "finetune" or stage == 1
-    to_meta_except(cell.model, cell.bilm if live else None)
-    bilm_ids = {id(p) for p in cell.bilm.parameters()}
-    assert all(p.device.type == "meta" for p in cell.model.parameters() if id(p) not in bilm_ids)
+    to_meta_except(cell.model, cell.encoder if live else None)
+    encoder_ids = {id(p) for p in cell.encoder.parameters()}
+    assert all(p.device.type == "meta" for p in cell.model.parameters() if id(p) not in encoder_ids)
     with OneDevicePerOp():
         loss = cell.model.loss(cell.train[:3])
     assert loss.device.type == "meta" and loss.dim() == 0
 
 
 class DeviceProbe(nn.Module):
-    """Stands in for the biLM: one parameter on `meta`, and the device of the char ids it was given."""
+    """Stands in for the biLM: its boundary ids on `meta`, and the device of the char ids it was given."""
 
     def __init__(self):
         super().__init__()
-        self.weight = nn.Parameter(torch.zeros(1, device="meta"))
+        self.register_buffer("bos_ids", torch.zeros(50, dtype=torch.long, device="meta"))
         self.seen: torch.device | None = None
 
     def forward(self, char_ids: torch.Tensor):
@@ -90,5 +91,5 @@ class DeviceProbe(nn.Module):
 
 def test_the_live_biLM_gets_its_char_ids_on_its_device():
     probe = DeviceProbe()
-    LiveLayers(probe)([("a", "sentence"), ("one",)])
+    LiveLayers(ElmoEncoder(probe, "fingerprint"))([("a", "sentence"), ("one",)])
     assert probe.seen == torch.device("meta")

@@ -17,6 +17,7 @@ import torch
 from elmo_bench import cell_lock
 from elmo_bench.cell_lock import CellBusy, CellLock
 from elmo_bench.runner import cell_dir, run
+from elmo_bench.encoders.elmo import ElmoEncoder
 from elmo_bench.strategies.feature_cache import load_or_compute
 from elmo_bench.tasks.tagging import TaggerModel
 from elmo_bench.training import Trainer, TrainingError
@@ -167,7 +168,7 @@ def test_a_damaged_feature_cache_file_is_rebuilt(data_root, tmp_path, env, caplo
 
 
 @pytest.mark.parametrize(("tamper", "warning"), [
-    (lambda stored: stored.pop("fingerprint"), "does not record this biLM's fingerprint"),
+    (lambda stored: stored.pop("fingerprint"), "does not record this encoder's fingerprint"),
     (lambda stored: stored.update(texts=2), "holds 2 texts, not 3"),
     (lambda stored: stored.update(features=stored["features"][:-1]),
      r"holds features \(5, 3, 32\) torch.float32, the texts need \(6, 3, 32\)"),
@@ -176,8 +177,10 @@ def test_a_damaged_feature_cache_file_is_rebuilt(data_root, tmp_path, env, caplo
 def test_a_feature_file_that_does_not_fit_its_texts_is_recomputed(allennlp_bilm, tmp_path, caplog, tamper, warning):
     texts = {"dev": [("A", "cat", "."), ("Dogs", "bark"), ("Hi",)]}
 
+    encoder = ElmoEncoder(allennlp_bilm, "f" * 64)
+
     def features():
-        return load_or_compute(allennlp_bilm, "f" * 64, texts, tmp_path, "float32", 100, torch.device("cpu"))
+        return load_or_compute(encoder, texts, tmp_path, "float32", 100)
 
     first, _ = features()
     (path,) = tmp_path.glob("*.pt")

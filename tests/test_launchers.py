@@ -269,9 +269,9 @@ def test_tuning_sweep_puts_each_setting_in_its_own_folder():
     setup()
     with initialize_config_dir(str(PROJECT_ROOT / "conf"), version_base="1.3"):
         frozen = typed(compose("config", ["+experiment=tune", "trainer.lr=0.003"]))
-        tuned = typed(compose("config", ["+experiment=tune", "strategy=finetune", "strategy.bilm_lr_factor=0.3"]))
+        tuned = typed(compose("config", ["+experiment=tune", "strategy=finetune", "strategy.encoder_lr_factor=0.3"]))
         cfg = compose("config", ["+experiment=tune"], return_hydra_config=True)
-    assert frozen.output_dir == "outputs/tune/lr0.003-bilmfrozen"
-    assert tuned.output_dir == "outputs/tune/lr0.001-bilm0.3"
+    assert frozen.output_dir == "outputs/tune/lr0.003-encoderfrozen"
+    assert tuned.output_dir == "outputs/tune/lr0.001-encoder0.3"
     assert cfg.hydra.sweep.dir == "outputs/tune" and cfg.hydra.callbacks.report.select_on_dev is True
     assert cfg.hydra.sweeper.params["trainer.lr"] == "3e-4,1e-3,3e-3"

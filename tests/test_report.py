@@ -388,14 +388,14 @@ def tuned(root: Path, strategy: str, lr: float, factor: float | None, seed: int,
     """One run of a tuning sweep: each setting writes into its own output_dir, as the runner does."""
     output_dir = root / (f"lr{lr}" if factor is None else f"lr{lr}-f{factor}")
     data = result("ner", strategy, 100, seed, test, dev, 10.0)
-    strategy_config = {"name": strategy} | ({} if factor is None else {"bilm_lr_factor": factor})
+    strategy_config = {"name": strategy} | ({} if factor is None else {"encoder_lr_factor": factor})
     data["config"] = {"seed": seed, "output_dir": str(output_dir), "force": False, "keep_checkpoint": False,
                       "trainer": {"lr": lr, "max_epochs": 3}, "strategy": strategy_config,
                       "data": {"train_size": 100, "subset_seed": seed}}  # subset_seed never makes a setting
     write(run_dir(output_dir, "ner", strategy, 100, seed) / "result.json", data)
 
 
-# strategy -> [(lr, bilm_lr_factor, {seed: (dev, test)})]. The best dev setting never has the best test.
+# strategy -> [(lr, encoder_lr_factor, {seed: (dev, test)})]. The best dev setting never has the best test.
 TUNING = {
     "feature_ensemble": [
         (0.001, None, {1: (80.0, 70.0), 2: (80.0, 71.0)}),  # dev 80.0
@@ -426,19 +426,19 @@ def test_select_on_dev_keeps_the_best_dev_setting_not_the_best_test(sweep, tmp_p
     (row,) = report.rows
     assert row.side("feature_ensemble").setting == "trainer.lr=0.003"
     assert row.side("feature_ensemble").test_mean == pytest.approx(74.5)
-    assert row.side("finetune").setting == "strategy.bilm_lr_factor=0.1, trainer.lr=0.001"
+    assert row.side("finetune").setting == "strategy.encoder_lr_factor=0.1, trainer.lr=0.001"
     assert row.side("finetune").test_mean == pytest.approx(80.5) and row.side("finetune").n == 2
     assert row.comparison("finetune").delta == pytest.approx(80.5 - 74.5)
     assert len(report.runs) == 4
     assert main([str(sweep), "--select-on-dev", "--out", str(tmp_path / "cli")]) == 0
     md = (tmp_path / "cli" / "comparison.md").read_text()
     (ft_line,) = md_lines(tmp_path / "cli", "| ner | conll2003 | f1 | fixture | 100 | finetune |")
-    assert "| finetune | strategy.bilm_lr_factor=0.1, trainer.lr=0.001 | 80.50 ± " in ft_line
+    assert "| finetune | strategy.encoder_lr_factor=0.1, trainer.lr=0.001 | 80.50 ± " in ft_line
     assert "| +6.00 (no interval) |" in ft_line
     assert "chosen on dev" in md and "test was reported once" in md
-    assert "| finetune | strategy.bilm_lr_factor=0.3, trainer.lr=0.001 | 2 | 83.00 |  |" in md  # a loser, listed
+    assert "| finetune | strategy.encoder_lr_factor=0.3, trainer.lr=0.001 | 2 | 83.00 |  |" in md  # a loser, listed
     table = list(csv.DictReader(io.StringIO((tmp_path / "cli" / "comparison.csv").read_text())))
-    assert [line["setting"] for line in table] == ["trainer.lr=0.003", "strategy.bilm_lr_factor=0.1, trainer.lr=0.001"]
+    assert [line["setting"] for line in table] == ["trainer.lr=0.003", "strategy.encoder_lr_factor=0.1, trainer.lr=0.001"]
     assert "trainer.lr=0.003" in (tmp_path / "cli" / "comparison.tex").read_text()
 
 

@@ -192,7 +192,7 @@ def planted_run(root: Path, strategy: str, size: int, seed: int, correct: np.nda
         "strategy": strategy, "model": "fixture", "train_size": size, "seed": seed, "metric": "accuracy",
         "dev": 50.0, "test": 100 * float(np.mean(correct)), "train_seconds": 10.0 if strategy == "feature_ensemble"
         else 40.0, "trainable_params": 1000, "train_subset_digest": f"subset-{size}-{seed}", "data_digest": "d",
-        "bilm_fingerprint": "b", "feature_cost": [], "predictions": {"test": "predictions/test.jsonl"},
+        "encoder_fingerprint": "b", "feature_cost": [], "predictions": {"test": "predictions/test.jsonl"},
         "config": {"head": {"name": "classifier"}, "trainer": {"max_epochs": 30, "min_steps": 300}},
     } | extra
     (folder / "result.json").write_text(json.dumps(result), encoding="utf-8")
@@ -266,11 +266,11 @@ def test_feature_costs_are_one_off_and_amortised_whatever_the_run_order(tmp_path
 def test_a_pair_that_differs_is_left_out_and_named(tmp_path):
     planted_study(tmp_path / "runs")
     result_file = tmp_path / "runs" / "sst5" / "finetune" / "fixture" / "n1000" / "seed2" / "result.json"
-    changed = json.loads(result_file.read_text()) | {"train_subset_digest": "other", "bilm_fingerprint": "c"}
+    changed = json.loads(result_file.read_text()) | {"train_subset_digest": "other", "encoder_fingerprint": "c"}
     result_file.write_text(json.dumps(changed))
     comparison = report_of(tmp_path / "runs", tmp_path / "report").rows[1].comparison("finetune")
-    assert comparison.pairs == 2 and comparison.left_out == ("seed 2: train subset, biLM differ",)
-    assert "| 2; seed 2: train subset, biLM differ |" in (tmp_path / "report" / "comparison.md").read_text()
+    assert comparison.pairs == 2 and comparison.left_out == ("seed 2: train subset, encoder differ",)
+    assert "| 2; seed 2: train subset, encoder differ |" in (tmp_path / "report" / "comparison.md").read_text()
 
 
 def test_the_report_is_byte_identical_on_rerun_and_a_row_does_not_depend_on_other_rows(tmp_path):

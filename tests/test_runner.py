@@ -171,7 +171,7 @@ def test_every_cell_records_its_feature_cost_whoever_computed_it(overrides):
             key: by_split[0][split][key] for key in ("key", "tokens", "seconds", "device")}
     assert tuned["feature_cost"] == []
     # What the report's pair check compares: the same data, biLM and family, whichever strategy and seed.
-    assert len({(r["data_digest"], r["bilm_fingerprint"], r["task_family"]) for r in (first, second, tuned)}) == 1
+    assert len({(r["data_digest"], r["encoder_fingerprint"], r["task_family"]) for r in (first, second, tuned)}) == 1
     assert first["task_family"] == "tagging" and len(first["data_digest"]) == 16
 
 

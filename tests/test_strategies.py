@@ -46,11 +46,11 @@ def test_the_task_models_rate_trace_is_the_same_in_every_strategy(overrides, mon
     # two_stage's first stage is feature_ensemble exactly; its second restarts the schedule
     first = staged_result["stages"][0]["steps"]
     assert [t["task"] for t in staged[:first]] == task_rates[:first]
-    assert all(t["bilm_depth0"] == 0.0 for t in staged[:first])  # the biLM is frozen in the first stage
-    # only the biLM groups differ: finetune's warm up on their own slanted-triangular schedule
-    assert set(tuned[0]) == {"task", "bilm_depth0", "bilm_depth1", "bilm_depth2"} and set(frozen[0]) == {"task"}
-    assert tuned[0]["bilm_depth0"] == pytest.approx(1e-3 * 0.1 / 32)
-    assert tuned[0]["bilm_depth2"] == pytest.approx(1e-3 * 0.1 * 0.38**2 / 32)
+    assert all(t["encoder_depth0"] == 0.0 for t in staged[:first])  # the encoder is frozen in the first stage
+    # only the encoder groups differ: finetune's warm up on their own slanted-triangular schedule
+    assert set(tuned[0]) == {"task", "encoder_depth0", "encoder_depth1", "encoder_depth2"} and set(frozen[0]) == {"task"}
+    assert tuned[0]["encoder_depth0"] == pytest.approx(1e-3 * 0.1 / 32)
+    assert tuned[0]["encoder_depth2"] == pytest.approx(1e-3 * 0.1 * 0.38**2 / 32)
 
 
 def test_two_stage_records_its_stages(overrides):

@@ -13,7 +13,8 @@ from elmo_bench.elmo import BiLM
 from elmo_bench.elmo.options import parse_options
 from elmo_bench.schedules import lr_multiplier
 from elmo_bench.strategies import make_strategy, parameter_groups
-from elmo_bench.strategies.finetune import BiLMTuning, FinetuneConfig
+from elmo_bench.encoders.elmo import ElmoEncoder
+from elmo_bench.strategies.finetune import EncoderTuning, FinetuneConfig
 from elmo_bench.training import Budget, Trainer
 
 
@@ -73,14 +74,14 @@ def test_patience_counts_evaluations_and_waits_for_the_minimum_updates():
 
 
 def test_finetune_groups_have_discriminative_rates_and_cover_the_model():
-    bilm = tiny_bilm()
-    strategy = make_strategy(FinetuneConfig(name="finetune", bilm_lr_factor=0.1, layer_lr_decay=0.5))
-    strategy.tuning = BiLMTuning(strategy.config, bilm.parts())
-    model = nn.ModuleDict({"bilm": bilm, "head": nn.Linear(8, 3)})
+    encoder = ElmoEncoder(tiny_bilm(), "fingerprint")
+    strategy = make_strategy(FinetuneConfig(name="finetune", encoder_lr_factor=0.1, layer_lr_decay=0.5))
+    strategy.tuning = EncoderTuning(strategy.config, encoder)
+    model = nn.ModuleDict({"encoder": encoder, "head": nn.Linear(8, 3)})
     groups = {g["name"]: g for g in parameter_groups(strategy, model, lr=1e-3)}
     assert groups["task"]["lr"] == 1e-3 and len(groups["task"]["params"]) == 2
     # top LSTM layer, lower LSTM layer, char encoder: each part below gets half the rate of the one above
-    assert [groups[f"bilm_depth{d}"]["lr"] for d in range(3)] == pytest.approx([1e-4, 5e-5, 2.5e-5])
+    assert [groups[f"encoder_depth{d}"]["lr"] for d in range(3)] == pytest.approx([1e-4, 5e-5, 2.5e-5])
     assert all(g["base_lr"] == g["lr"] for g in groups.values())
     covered = {id(p) for g in groups.values() for p in g["params"]}
     assert covered == {id(p) for p in model.parameters()}
@@ -92,7 +93,7 @@ def test_default_discriminative_decay_is_allennlps():
 
 def test_gradual_unfreezing_starts_at_the_top_layer():
     bilm = tiny_bilm()
-    tuning = BiLMTuning(FinetuneConfig(name="finetune", unfreeze_steps=5), bilm.parts())
+    tuning = EncoderTuning(FinetuneConfig(name="finetune", unfreeze_steps=5), ElmoEncoder(bilm, "fingerprint"))
 
     def trainable_parts(step: int) -> list[bool]:
         tuning.unfreeze(step)
@@ -108,17 +109,17 @@ def test_gradual_unfreezing_starts_at_the_top_layer():
 
 def test_a_frozen_char_encoder_never_unfreezes():
     bilm = tiny_bilm()
-    tuning = BiLMTuning(FinetuneConfig(name="finetune", freeze_char_encoder=True), bilm.parts())
+    tuning = EncoderTuning(FinetuneConfig(name="finetune", frozen_parts=1), ElmoEncoder(bilm, "fingerprint"))
     tuning.unfreeze(10_000)  # long after gradual unfreezing reached the bottom
     assert not any(p.requires_grad for p in bilm.char_encoder.parameters())
     assert all(p.requires_grad for layer in bilm.lstm.layers for p in layer.parameters())
-    assert [g["name"] for g in tuning.groups(1e-3)] == ["bilm_depth1", "bilm_depth0"]  # not in the optimizer
+    assert [g["name"] for g in tuning.groups(1e-3)] == ["encoder_depth1", "encoder_depth0"]  # not in the optimizer
 
 
-def test_biLM_schedule_is_its_own():
+def test_encoder_schedule_is_its_own():
     strategy = make_strategy(FinetuneConfig(name="finetune"))
-    strategy.tuning = BiLMTuning(strategy.config, tiny_bilm().parts())
+    strategy.tuning = EncoderTuning(strategy.config, ElmoEncoder(tiny_bilm(), "fingerprint"))
     # slanted triangular over 100 updates: 1/32 at the start, the peak after the 10% warm-up
-    assert strategy.bilm_lr_factor(0, 0, 100) == pytest.approx(1 / 32)
-    assert strategy.bilm_lr_factor(0, 10, 100) == pytest.approx(1.0)
+    assert strategy.encoder_lr_factor(0, 0, 100) == pytest.approx(1 / 32)
+    assert strategy.encoder_lr_factor(0, 10, 100) == pytest.approx(1.0)
     assert math.isclose(lr_multiplier(TrainerConfig(), 100)(10), 1.0)  # the task model's: constant

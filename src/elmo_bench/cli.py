@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from .config import PROJECT_ROOT, ConfigError, register_resolvers, register_schemas, typed
 from .data.errors import DataError
 from .elmo import OptionsError, SourceError, WeightsError
+from .encoders import EncoderError, encoder_schemas
 from .pretrain.config import register_pretrain_schema
 from .runner import make_cell_folder, run
 from .strategies import strategy_schemas
@@ -25,7 +26,7 @@ from .tasks import head_schemas, task_schemas
 log = logging.getLogger("elmo_bench")
 
 # Errors with a message that says what to change: reported in one line, no traceback.
-USER_ERRORS = (ConfigError, DataError, OptionsError, SourceError, WeightsError, TrainingError)
+USER_ERRORS = (ConfigError, DataError, EncoderError, OptionsError, SourceError, WeightsError, TrainingError)
 
 
 class OutputFolderCheck(Callback):
@@ -49,7 +50,8 @@ class OutputFolderCheck(Callback):
 
 def setup() -> None:
     register_resolvers()
-    register_schemas({"task": task_schemas(), "head": head_schemas(), "strategy": strategy_schemas()})
+    register_schemas({"task": task_schemas(), "head": head_schemas(), "strategy": strategy_schemas(),
+                      "model": encoder_schemas()})
 
 
 @hydra.main(version_base="1.3", config_path=str(PROJECT_ROOT / "conf"), config_name="config")

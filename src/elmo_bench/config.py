@@ -70,22 +70,6 @@ class Schedule(Choice):
 
 
 @dataclass
-class ModelConfig:
-    name: str = MISSING  # used in the run's folder name
-    options_file: str = MISSING  # local path or http(s) URL
-    weight_file: str = MISSING
-    random_weights: bool = False  # ablation: the same network untrained (seeded init), weights not read
-
-    def __post_init__(self) -> None:
-        check_path_part(self.name, "model.name")
-
-    @property
-    def label(self) -> str:
-        """The model's name in run folders and results."""
-        return model_label(self.name, self.random_weights)
-
-
-@dataclass
 class DataConfig:
     root: str = "${oc.env:ELMO_BENCH_DATA,data}"
     train_size: Optional[float] = None  # examples (>= 1) or a fraction (< 1) of the pool; null = all
@@ -105,7 +89,7 @@ class DataConfig:
 
 @dataclass
 class TrainerConfig:
-    """The task model's training recipe: the same in every strategy's arm (only the biLM's groups differ).
+    """The task model's training recipe: the same in every strategy's arm (only the encoder's groups differ).
 
     Budget: at most `max_epochs` epochs, but never fewer than `min_steps` updates (a small subset gets more
     epochs), and never more than `max_steps`. Dev is scored every `eval_steps` updates, rounded up to whole
@@ -150,7 +134,7 @@ class TrainerConfig:
 
 
 def check_schedule(config: Any, prefix: str) -> None:
-    """The schedule keys shared by the trainer and the fine-tuned biLM groups."""
+    """The schedule keys shared by the trainer and the fine-tuned encoder groups."""
     check(0 <= config.warmup_fraction < 1, f"{prefix}.warmup_fraction",
           f"must be in [0, 1), got {config.warmup_fraction}")
     check(config.stlr_ratio >= 1, f"{prefix}.stlr_ratio", f"must be >= 1, got {config.stlr_ratio}")
@@ -158,14 +142,14 @@ def check_schedule(config: Any, prefix: str) -> None:
 
 @dataclass
 class InputConfig:
-    """The task model's input [ELMo mix ; word embedding]: identical for every strategy."""
+    """The task model's input [encoder mix ; word embedding]: identical for every strategy."""
 
-    word_dim: int = 50  # trainable word embeddings (no GloVe offline); 0 = ELMo only
+    word_dim: int = 50  # trainable word embeddings (no GloVe offline); 0 = the encoder's layers only
     min_word_count: int = 2  # rarer training words share the unknown-word vector
-    # The one dropout on ELMo: applied to the whole input vector in the embedder (allennlp's NER setup:
-    # ELMo's own dropout 0, the model's input dropout 0.5); heads never drop their input again.
+    # The one dropout on the encoder's layers: applied to the whole input vector in the embedder (allennlp's NER
+    # setup: ELMo's own dropout 0, the model's input dropout 0.5); heads never drop their input again.
     dropout: float = 0.5
-    layer_norm: bool = False  # normalise each biLM layer before mixing (allennlp do_layer_norm)
+    layer_norm: bool = False  # normalise each encoder layer before mixing (allennlp do_layer_norm)
     mix_l2: float = 0.001  # L2 penalty on the pre-softmax mix weights (Peters et al. 2018: lambda)
 
     def __post_init__(self) -> None:
@@ -180,7 +164,7 @@ class RunConfig:
     task: Any = MISSING  # one of the task schemas above
     head: Any = MISSING
     strategy: Any = MISSING  # one of the strategy schemas (strategies/)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: Any = MISSING  # one of the encoder schemas (encoders/): model/<kind>_schema
     data: DataConfig = field(default_factory=DataConfig)
     inputs: InputConfig = field(default_factory=InputConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
@@ -188,14 +172,14 @@ class RunConfig:
     output_dir: str = "outputs"
     force: bool = False  # rerun a finished cell (its old result is replaced only when the new one is done)
     keep_checkpoint: bool = False  # keep the last checkpoint after the result is written
-    # Save the biLM's weights as encoder.pt after a run that tuned them (finetune, two_stage), so that
+    # Save the encoder's weights as encoder.pt after a run that tuned them (finetune, two_stage), so that
     # elmo-bench-probe probe.cell=<that cell> probes the fine-tuned layers.
     keep_encoder: bool = False
 
 
 def register_schemas(groups: dict[str, dict[str, type]]) -> None:
     """Make the schemas available to conf/: `run_schema` and `<group>/<kind>_schema` for each group
-    (task families, heads, strategies)."""
+    (task families, heads, strategies, encoders)."""
     store = ConfigStore.instance()
     store.store(name="run_schema", node=RunConfig)
     for group, schemas in groups.items():

@@ -1,14 +1,14 @@
-"""Linear probes: which layer of the frozen biLM carries a task's information (ELMo paper, section 5.3).
+"""Linear probes: which layer of a frozen encoder carries a task's information (ELMo paper, section 5.3).
 
     elmo-bench-probe task=pos data.train_size=2000
     elmo-bench-probe task=sst5 probe.cell=outputs/sst5/feature_ensemble/cpu-small/n2000/seed1
 
 For a task with token labels (tagging: one row per token) or sentence labels (classification: the mean of
 the sentence's token vectors), a logistic regression on standardised features is fitted on each layer of the
-frozen biLM, read from the same feature cache the runs use, so a probe costs seconds to minutes rather than a
+frozen encoder, read from the same feature cache the runs use, so a probe costs seconds to minutes rather than a
 training run. Its regularisation C is chosen on dev from `probe.c_grid`; dev and test accuracy per layer go
 into `probe.json`. With `probe.cell` (a finished run with a learned scalar mix), the mix γ·Σ s_j·h_j of
-that run's own weights is probed too, beside the single layers; and when that run fine-tuned the biLM and kept
+that run's own weights is probed too, beside the single layers; and when that run fine-tuned the encoder and kept
 it (`keep_encoder=true`, its `encoder.pt`), the fine-tuned layers are probed instead of the pretrained ones,
 which shows what fine-tuning changed layer by layer.
 """
@@ -33,9 +33,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .atomic import write_json
-from .config import ConfigError, DataConfig, ModelConfig, check
+from .config import ConfigError, DataConfig, check
 from .data.subsample import nested_subset
-from .runner import ENCODER_FILE, load_model, split_texts, subset_seed
+from .encoders import Encoder, load_encoder
+from .runner import ENCODER_FILE, split_texts, subset_seed
 from .elmo.download import file_digest
 from .strategies.base import FeatureCacheConfig
 from .strategies.feature_cache import FeatureTable, load_or_compute
@@ -64,7 +65,7 @@ class ProbeSettings:
 class ProbeConfig:
     task: Any = MISSING
     head: Any = None  # composed with the task's config (conf/task picks a head); a probe has none of its own
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: Any = MISSING  # one of the encoder schemas (encoders/)
     data: DataConfig = field(default_factory=DataConfig)
     cache: FeatureCacheConfig = field(default_factory=FeatureCacheConfig)
     probe: ProbeSettings = field(default_factory=ProbeSettings)
@@ -148,37 +149,38 @@ def run_probe(config: ProbeConfig) -> dict:
                           f" tasks), and '{task.name}' is a {task.family} task")
     splits = task.load(config.data.root, config.data.use_hub)
     train = nested_subset(splits.train, config.data.train_size, subset_seed(config.data, config.seed))
-    bilm, fingerprint = load_model(config.model, config.seed)
-    encoder = tuned_encoder(config.probe.cell)
-    if encoder is not None:  # the cell's fine-tuned weights: their own features, under their own cache key
-        load_tuned(bilm, encoder)
-        fingerprint = hashlib.sha256(f"{fingerprint}:tuned:{file_digest(encoder)}".encode()).hexdigest()
-    table, costs = load_or_compute(bilm, fingerprint, split_texts(train=train, dev=splits.dev, test=splits.test),
-                                   config.cache.dir, config.cache.dtype, config.batch_tokens, torch.device("cpu"))
+    encoder = load_encoder(config.model, config.seed)
+    tuned = tuned_encoder(config.probe.cell)
+    if tuned is not None:  # the cell's fine-tuned weights: their own features, under their own cache key
+        load_tuned(encoder, tuned)
+    table, costs = load_or_compute(encoder, split_texts(train=train, dev=splits.dev, test=splits.test),
+                                   config.cache.dir, config.cache.dtype, config.batch_tokens)
     tokens = task.family == "tagging"
     data = {name: pooled(table, examples, tokens, config.probe.batch_texts)
             for name, examples in (("train", train), ("dev", splits.dev), ("test", splits.test))}
-    representations = {f"layer {layer}": (lambda x, layer=layer: x[:, layer]) for layer in range(bilm.num_layers)}
+    representations = {f"layer {layer}": (lambda x, layer=layer: x[:, layer]) for layer in range(encoder.num_layers)}
     if config.probe.cell:
         weights, gamma = learned_mix(config.probe.cell)
         representations["learned mix"] = lambda x: gamma * np.einsum("nld,l->nd", x, weights)
     probes = {name: fit_probe(*((pick(data[split][0]), data[split][1]) for split in ("train", "dev", "test")),
                               config.probe.c_grid, config.probe.max_iter)
               for name, pick in representations.items()}
-    return _record(config, task, len(train), tokens, probes, costs, encoder)
+    return _record(config, task, len(train), tokens, probes, costs, tuned)
 
 
 def tuned_encoder(cell: Optional[str]) -> Optional[Path]:
-    """The fine-tuned biLM a run saved (keep_encoder=true), or None: probe the frozen, pretrained one."""
+    """The fine-tuned encoder a run saved (keep_encoder=true), or None: probe the frozen, pretrained one."""
     path = Path(cell) / ENCODER_FILE if cell else None
     return path if path is not None and path.is_file() else None
 
 
-def load_tuned(bilm, encoder: Path) -> None:
+def load_tuned(encoder: Encoder, weights: Path) -> None:
+    """The run's fine-tuned weights into `encoder`, whose fingerprint then names them (their own cache key)."""
     try:
-        bilm.load_state_dict(torch.load(encoder, map_location="cpu", weights_only=True))
-    except Exception as error:  # a damaged file or another biLM's weights: say which file, never run it
-        raise ConfigError(f"config key 'probe.cell': {encoder} is not this biLM's weights ({error})") from None
+        encoder.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    except Exception as error:  # a damaged file or another encoder's weights: say which file, never run it
+        raise ConfigError(f"config key 'probe.cell': {weights} is not this encoder's weights ({error})") from None
+    encoder.fingerprint = hashlib.sha256(f"{encoder.fingerprint}:tuned:{file_digest(weights)}".encode()).hexdigest()
 
 
 def _record(config: ProbeConfig, task, train_size: int, tokens: bool, probes: dict[str, Probed], costs,

@@ -22,24 +22,25 @@ from omegaconf import OmegaConf
 
 from .atomic import save_torch, write_json, write_jsonl
 from .cell_lock import CellBusy, CellLock
-from .config import ConfigError, DataConfig, Device, ModelConfig, RunConfig, size_tag
+from .config import ConfigError, DataConfig, Device, RunConfig, size_tag
 from .data.errors import DataError
 from .data.subsample import nested_subset
-from .elmo import BiLM, load_bilm, read_options
-from .elmo.download import file_digest, public_url
-from .elmo.sources import is_url, resolve
+from .elmo.download import public_url
+from .elmo.sources import is_url
+from .encoders import Encoder, load_encoder
 from .strategies import EmbedderContext, Strategy, make_strategy, parameter_groups
 from .strategies.embedder import WordVocabulary
-from .strategies.feature_cache import FeatureCost, bilm_fingerprint
+from .strategies.feature_cache import FeatureCost
 from .tasks import Example, Splits, Task, make_task
 from .threads import set_threads
 from .training import Progress, Trainer, check_precision, predict
 
 log = logging.getLogger(__name__)
 
-# Keys that may change without changing the cell (a run may resume with another thread count).
-IGNORED_FOR_IDENTITY = ("force", "keep_checkpoint", "keep_encoder", "trainer.threads")
-ENCODER_FILE = "encoder.pt"  # the fine-tuned biLM's weights (keep_encoder), for probing
+# Keys that may change without changing the cell: a run may resume with another thread count, or on another
+# device (a cell started on a CPU and resumed on a GPU; the checkpoint is loaded onto whichever runs it).
+IGNORED_FOR_IDENTITY = ("force", "keep_checkpoint", "keep_encoder", "trainer.device", "trainer.threads")
+ENCODER_FILE = "encoder.pt"  # the fine-tuned encoder's weights (keep_encoder), for probing
 
 
 def cell_dir(config: RunConfig) -> Path:
@@ -72,7 +73,7 @@ def config_record(config: RunConfig) -> dict:
     record = json.loads(json.dumps(OmegaConf.to_container(OmegaConf.structured(config), enum_to_str=True)))
     model = record["model"]
     for key in ("options_file", "weight_file"):
-        if is_url(model[key]):
+        if is_url(model.get(key, "")):
             model[key] = public_url(model[key])
     return record
 
@@ -114,7 +115,7 @@ def resolve_device(device: Device) -> torch.device:
 
 def package_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
-    for package in ("elmo-bench", "torch", "numpy", "hydra-core", "seqeval"):
+    for package in ("elmo-bench", "torch", "numpy", "hydra-core", "seqeval", "transformers", "tokenizers"):
         try:
             versions[package] = version(package)
         except PackageNotFoundError:
@@ -146,7 +147,7 @@ def data_digest(splits: Splits) -> str:
 
 
 def count_parameters(*modules: torch.nn.Module) -> int:
-    """Distinct parameters over the modules (the biLM is inside the task model only when fine-tuned)."""
+    """Distinct parameters over the modules (the encoder is inside the task model only when fine-tuned)."""
     unique = {id(p): p.numel() for module in modules for p in module.parameters()}
     return sum(unique.values())
 
@@ -197,12 +198,11 @@ class Cell:
     strategy: Strategy
     splits: Splits
     train: list[Example]
-    bilm: torch.nn.Module
+    encoder: Encoder
     embedder: torch.nn.Module
     model: torch.nn.Module
     groups: list[dict]
-    bilm_fingerprint: str
-    feature_seconds: float  # building the embedder: computing or reading the frozen biLM's features
+    feature_seconds: float  # building the embedder: computing or reading the frozen encoder's features
     feature_costs: list[FeatureCost]  # per split: what its features cost, whichever cell computed them
 
 
@@ -219,30 +219,20 @@ def build(config: RunConfig, device: torch.device) -> Cell:
     train = nested_subset(splits.train, config.data.train_size, subset_seed(config.data, config.seed))
     if not train:
         raise DataError(f"task '{task.name}': the training split is empty ({splits.source})")
-    bilm, fingerprint = load_model(config.model, config.seed)
+    encoder = load_encoder(config.model, config.seed)
     # Distinct texts: a SQuAD context shared by five questions must not count its words five times.
     train_texts = dict.fromkeys(text for example in train for text in example.texts)
     vocabulary = WordVocabulary(train_texts, config.inputs.min_word_count) if config.inputs.word_dim else None
     extra_tests = {f"extra_{name}": extra.examples for name, extra in splits.extra_test.items()}  # featurised too
     texts = split_texts(train=train, dev=splits.dev, test=splits.test, **extra_tests)
-    context = EmbedderContext(fingerprint, texts, vocabulary, config.inputs, config.trainer.eval_batch_tokens, device)
+    context = EmbedderContext(texts, vocabulary, config.inputs, config.trainer.eval_batch_tokens, device)
     start = time.perf_counter()
-    embedder = strategy.build_embedder(bilm, context)
+    embedder = strategy.build_embedder(encoder, context)
     feature_seconds = time.perf_counter() - start
     model = task.build_model(embedder, config.head, train).to(device)
     groups = parameter_groups(strategy, model, config.trainer.lr)
-    return Cell(task, strategy, splits, train, bilm, embedder, model, groups, fingerprint, feature_seconds,
+    return Cell(task, strategy, splits, train, encoder, embedder, model, groups, feature_seconds,
                 context.feature_costs)
-
-
-def load_model(model: ModelConfig, seed: int) -> tuple[BiLM, str]:
-    """The biLM and the fingerprint that keys its features in the cache."""
-    options_file = str(resolve(model.options_file))
-    if model.random_weights:  # initialised under the run's seed (set in `build`)
-        fingerprint = hashlib.sha256(f"random:{seed}:{file_digest(options_file)}".encode()).hexdigest()
-        return BiLM(read_options(options_file)).eval(), fingerprint
-    weight_file = str(resolve(model.weight_file))
-    return load_bilm(options_file, weight_file), bilm_fingerprint(options_file, weight_file)
 
 
 def evaluate(cell: Cell, config: RunConfig, device: torch.device, folder: Path) -> dict[str, dict | None]:
@@ -286,8 +276,8 @@ def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record
     metrics = evaluate(cell, config, device, folder)
     result = result_record(config, cell, progress, metrics, device, record)
     result["extra_test"] = evaluate_extra_tests(cell, config, device, folder)
-    if config.keep_encoder and tunes_bilm(cell):
-        save_torch(folder / ENCODER_FILE, {name: tensor.cpu() for name, tensor in cell.bilm.state_dict().items()})
+    if config.keep_encoder and tunes_encoder(cell):
+        save_torch(folder / ENCODER_FILE, {name: tensor.cpu() for name, tensor in cell.encoder.state_dict().items()})
     write_json(folder / "result.json", result)
     if not config.keep_checkpoint:
         checkpoint.unlink(missing_ok=True)
@@ -297,10 +287,10 @@ def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record
     return result
 
 
-def tunes_bilm(cell: Cell) -> bool:
-    """Whether the optimiser updates any of the biLM's weights (finetune, two_stage; not feature_ensemble)."""
+def tunes_encoder(cell: Cell) -> bool:
+    """Whether the optimiser updates any of the encoder's weights (finetune, two_stage; not feature_ensemble)."""
     optimised = {id(p) for group in cell.groups for p in group["params"]}
-    return any(id(p) in optimised for p in cell.bilm.parameters())
+    return any(id(p) in optimised for p in cell.encoder.parameters())
 
 
 def main_metric(metrics: dict | None, name: str) -> float | None:
@@ -316,7 +306,8 @@ def result_record(config: RunConfig, cell: Cell, progress: Progress, metrics: di
         "dataset": getattr(config.task, "dataset", cell.task.name),
         "strategy": cell.strategy.name,
         "model": config.model.label,
-        "bilm_fingerprint": cell.bilm_fingerprint,
+        "encoder": cell.encoder.kind,
+        "encoder_fingerprint": cell.encoder.fingerprint,
         "train_size": len(cell.train),
         "requested_train_size": size and (int(size) if size >= 1 else size),
         "train_pool": len(cell.splits.train),
@@ -339,7 +330,8 @@ def result_record(config: RunConfig, cell: Cell, progress: Progress, metrics: di
         "feature_cost": [cost.record() for cost in cell.feature_costs],
         "history": progress.history,
         "trainable_params": sum(p.numel() for group in cell.groups for p in group["params"]),
-        "total_params": count_parameters(cell.model, cell.bilm),
+        "total_params": count_parameters(cell.model, cell.encoder),
+        "encoder_params": count_parameters(cell.encoder),
         "peak_memory_mb": round(peak_memory_mb(device), 1),
         "scalar_mix": cell.embedder.mix_summary(),
         "device": str(device),

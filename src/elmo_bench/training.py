@@ -2,7 +2,7 @@
 at every dev evaluation.
 
 Everything that decides the outcome (model, optimizer, stage and step counters, RNG, early-stopping
-counters) is in the checkpoint; the learning rates and which biLM parts train are functions of the
+counters) is in the checkpoint; the learning rates and which encoder parts train are functions of the
 stage and step, so a run killed at any point and started again ends with the same metrics as one
 that was never interrupted.
 """
@@ -106,7 +106,7 @@ class Trainer:
     """Trains the strategy's stages one after the other; each stage gets the budget and early stopping.
 
     Before every update the task group's rate follows `trainer.schedule` over the stage's budget and the
-    biLM groups' rates follow the strategy's; the strategy may also unfreeze a biLM part. The model with
+    encoder groups' rates follow the strategy's; the strategy may also unfreeze an encoder part. The model with
     the best dev score over all stages is kept; a stage starts from the best model of the stage before.
     """
 
@@ -171,13 +171,13 @@ class Trainer:
         return losses
 
     def _before_step(self, budget: Budget) -> None:
-        """Each group's rate for this update; the strategy may change which biLM parts train."""
+        """Each group's rate for this update; the strategy may change which encoder parts train."""
         stage, step = self.progress.stage, self.progress.stage_step
         self.strategy.before_step(stage, step)
         task_factor = self.task_schedule(step)
-        bilm_factor = self.strategy.bilm_lr_factor(stage, step, budget.steps)
+        encoder_factor = self.strategy.encoder_lr_factor(stage, step, budget.steps)
         for group in self.optimizer.param_groups:
-            group["lr"] = group["base_lr"] * (task_factor if group["name"] == "task" else bilm_factor)
+            group["lr"] = group["base_lr"] * (task_factor if group["name"] == "task" else encoder_factor)
 
     def _record_evaluation(self, loss: float, dev_score: float, seconds: float) -> None:
         progress = self.progress

@@ -134,7 +134,7 @@ def scalar_mix(runs: list[RunResult], styles: dict[str, Style], path: Path) -> P
     panels: dict[tuple, dict[str, list[tuple[float, ...]]]] = defaultdict(lambda: defaultdict(list))
     for run in runs:
         if run.layer_weights is not None:
-            # The layer count is in the key so runs of biLMs with different depths are never averaged together.
+            # The layer count is in the key so runs of encoders with different depths are never averaged together.
             panels[(run.task, run.model, len(run.layer_weights))][run.strategy].append(run.layer_weights)
     if not panels:
         return None

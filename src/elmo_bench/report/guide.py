@@ -26,7 +26,7 @@ def decision_guide(rows: list[Row], crossovers: dict[tuple, Crossover]) -> list[
         lines += [f"### {family}", ""]
         for curve, curve_rows in sorted(curves.items()):
             task, dataset, metric, model = curve
-            lines.append(f"- **{task}** ({dataset}, {metric}, biLM {model})")
+            lines.append(f"- **{task}** ({dataset}, {metric}, encoder {model})")
             lines += [f"  - n={row.train_size:,d}: {_advice(row)}" for row in curve_rows]
             lines += [f"  - {strategy} overtakes {BASELINE} for good from: {format_crossover(found)}"
                       for (*key, strategy), found in crossovers.items() if tuple(key) == curve]

@@ -34,7 +34,7 @@ class InvalidResult(ValueError):
 
 @dataclass(frozen=True)
 class FeatureUse:
-    """The frozen biLM's features a run used: (cache key, seconds to compute) per split, whoever computed them.
+    """The frozen encoder's features a run used: (cache key, seconds to compute) per split, whoever computed them.
 
     `costs` is None for a run from before costs were recorded (or that read a cache file from before); then
     `recorded_seconds`, what the run spent building its embedder, stands in, and that depends on run order."""
@@ -71,7 +71,7 @@ class RunResult:
     metric: str  # name of the main metric; dev and test are that metric x100
     dev: float
     test: float
-    train_seconds: float  # training and evaluating, without the frozen biLM's features
+    train_seconds: float  # training and evaluating, without the frozen encoder's features
     trainable_params: int
     layer_weights: tuple[float, ...] | None  # softmax-normalised scalar-mix weights, layer 0 first
     config: dict[str, Any] = field(compare=False, repr=False)  # the resolved config, flattened: {"trainer.lr": 0.001}
@@ -140,7 +140,7 @@ def load_result(path: Path) -> RunResult:
         if not check(data[key]):
             raise InvalidResult(f"corrupt: {key!r} is {data[key]!r}, expected {expected}")
     fields = {key: data[key] for key in _REQUIRED}
-    # A run's cost includes computing the frozen biLM's features (feature_ensemble, when not yet cached).
+    # A run's cost includes computing the frozen encoder's features (feature_ensemble, when not yet cached).
     feature_seconds = data.get("feature_seconds", 0)
     if not (_is_number(feature_seconds) and feature_seconds >= 0):
         raise InvalidResult(f"corrupt: 'feature_seconds' is {feature_seconds!r}, expected a non-negative number")
@@ -195,7 +195,9 @@ def pair_identity(data: dict, config: dict[str, Any]) -> dict[str, str]:
         "data": data.get("data_digest") or f"{data['dataset']} ({data.get('train_pool')} training examples; {files})",
         "head": picked("head."),
         "trainer budget": picked("trainer.", TRAINER_BUDGET),
-        "biLM": data.get("bilm_fingerprint") or picked("model.", ("name", "random_weights")),
+        # runs written before the encoder seam recorded "bilm_fingerprint"; older ones the model's name only
+        "encoder": (data.get("encoder_fingerprint") or data.get("bilm_fingerprint")
+                    or picked("model.", ("name", "random_weights"))),
     }
 
 
@@ -249,7 +251,7 @@ def differing_keys(runs: list[RunResult]) -> list[str]:
 
 
 def setting_label(run: RunResult, keys: list[str]) -> str:
-    """The run's values of `keys`, e.g. "strategy.bilm_lr_factor=0.1, trainer.lr=0.0003"."""
+    """The run's values of `keys`, e.g. "strategy.encoder_lr_factor=0.1, trainer.lr=0.0003"."""
     return ", ".join(f"{key}={_shown(run.config[key])}" if key in run.config else f"{key}=(unset)" for key in keys)
 
 

@@ -1,5 +1,5 @@
 """The layer table: linear-probe accuracy per layer (probe.json, written by elmo-bench-probe) beside the scalar-mix
-weights that feature_ensemble runs learned for the same task and biLM."""
+weights that feature_ensemble runs learned for the same task and encoder."""
 from __future__ import annotations
 
 import json
@@ -41,7 +41,7 @@ def load_probes(folders: list[Path], problems: list[str]) -> list[ProbeResult]:
 
 
 def markdown_probes(probes: list[ProbeResult], runs: list[RunResult]) -> list[str]:
-    """The layer table, one line per task, biLM and training size (probes averaged over seeds)."""
+    """The layer table, one line per task, encoder and training size (probes averaged over seeds)."""
     if not probes:
         return []
     grouped: dict[tuple, list[ProbeResult]] = defaultdict(list)
@@ -50,10 +50,10 @@ def markdown_probes(probes: list[ProbeResult], runs: list[RunResult]) -> list[st
     names = sorted({name for probe in probes for name in probe.probes}, key=_representation_order)
     header = ["task", "dataset", "model", "train size", "probed unit", "seeds",
               *(f"{name}: test (dev)" for name in names), f"{BASELINE} mix weights (runs)"]
-    lines = ["## Linear probes on the frozen biLM", "",
+    lines = ["## Linear probes on the frozen encoder", "",
              "Logistic regression on each layer's features (per token for tagging, the sentence's mean token for "
              "classification), C chosen on dev; accuracy ×100, mean over seeds. Beside it, the softmax weights "
-             f"of the scalar mix that {BASELINE} runs of the same task and biLM learned (layer 0 first).", "",
+             f"of the scalar mix that {BASELINE} runs of the same task and encoder learned (layer 0 first).", "",
              "| " + " | ".join(header) + " |", "| " + " | ".join(["---"] * len(header)) + " |"]
     for (task, dataset, model, size, unit), group in sorted(grouped.items()):
         cells = [_mean_accuracy(group, name) for name in names]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import defaultdict
 from dataclasses import dataclass
 
 from .bootstrap import RESAMPLES, Crossover, Interval
@@ -43,12 +44,12 @@ STATISTICS_RULE = (
 PAIRS_RULE = (
     "**Pairs.** The runs of one seed are compared only when they trained on the same subset of the same data "
     "(digests of the examples), with the same head, trainer budget (epochs, update floor and cap, evaluation "
-    "interval, patience, batch size) and biLM, and were scored on the same test set; any other pair is left out "
+    "interval, patience, batch size) and encoder, and were scored on the same test set; any other pair is left out "
     "and the pairs column says what differed."
 )
 COST_RULE = (
     "**Cost.** *train s*: mean wall time per run of training and evaluation. *features s*: computing the frozen "
-    "biLM's features the run used, one-off (what one run alone on a clean cache pays; recorded in each cache "
+    "encoder's features the run used, one-off (what one run alone on a clean cache pays; recorded in each cache "
     "file, so it does not depend on which run came first) / amortised (that cost shared among all runs of this "
     "report that used the same features). The run s ratio compares training + one-off features."
 )
@@ -59,7 +60,7 @@ SELECTION_RULE = (
     "A setting is named by the config keys that differ between that strategy's runs of the row."
 )
 # (header, LaTeX alignment); the setting column goes after "strategy" with --select-on-dev.
-ROW_COLUMNS = (("task", "l"), ("dataset", "l"), ("metric", "l"), ("model", "l"), ("train size", "r"),
+ROW_COLUMNS = (("task", "l"), ("dataset", "l"), ("metric", "l"), ("encoder", "l"), ("train size", "r"),
                ("strategy", "l"))
 SETTING_COLUMN = ("setting (chosen on dev)", "l")
 SIDE_COLUMNS = (("test (mean ± std, n)", "r"), ("train s", "r"), ("features s (one-off / amortised)", "r"),
@@ -170,6 +171,7 @@ def markdown(rows: list[Row], crossovers: dict[tuple, Crossover], layer_table: l
         _md_line(["---"] * len(header)),
         *(_md_line(line) for row in rows for line in table_lines(row, layout)),
         "",
+        *_markdown_encoders(rows),
         *_markdown_every_metric(rows),
         *_markdown_crossovers(crossovers),
         *decision_guide(rows, crossovers),
@@ -192,11 +194,11 @@ def _markdown_intro(n_runs: int, n_left_out: int, selections: list[Selection] | 
     compared = "" if selections is None else (
         f" (the chosen settings, out of {sum(c.n for s in selections for c in s.candidates)} runs compared on dev)")
     return [
-        f"# ELMo: strategies compared with {BASELINE}",
+        f"# Strategies compared with {BASELINE}",
         "",
         f"Measured from {n_runs} complete runs{compared}"
         + (f" ({n_left_out} result files or folders left out; the warnings name them)." if n_left_out else "."),
-        "One line per task, model, train size and strategy, the baseline's first. "
+        "One line per task, encoder, train size and strategy, the baseline's first. "
         "Scores are the task's main metric on the **test** split (×100): mean ± sample std (ddof=1) over seeds, "
         "n = number of seeds; a std of — means a single seed. A row without a "
         f"{BASELINE} run shows each strategy's scores and no comparison. Extra test sets (`task.extra_test`, "
@@ -213,6 +215,41 @@ def _markdown_intro(n_runs: int, n_left_out: int, selections: list[Selection] | 
     ]
 
 
+def _markdown_encoders(rows: list[Row]) -> list[str]:
+    """The encoder as an axis: per task, size and strategy, each encoder's Δ side by side, where a report holds
+    two encoders or more on the same task and size (an encoder's Δ is paired within that encoder only)."""
+    encoders = sorted({row.model for row in rows})
+    grouped: dict[tuple, dict[str, Row]] = defaultdict(dict)
+    for row in rows:
+        grouped[(row.task, row.dataset, row.metric, row.train_size)][row.model] = row
+    shared = {key: by_encoder for key, by_encoder in grouped.items() if len(by_encoder) > 1}
+    if not shared:
+        return []
+    header = ("task", "dataset", "metric", "train size", "strategy", *encoders)
+    lines = []
+    for (task, dataset, metric, size), by_encoder in sorted(shared.items()):
+        strategies = dict.fromkeys(s for row in by_encoder.values() for s in row.sides)
+        for strategy in strategies:
+            cells = [_encoder_cell(by_encoder.get(encoder), strategy) for encoder in encoders]
+            lines.append(_md_line([task, dataset, metric, f"{size:,d}", strategy, *cells]))
+    return ["## Encoders side by side", "",
+            f"Each encoder's test mean (n seeds) and, for a strategy, its Δ vs {BASELINE} of the same encoder with "
+            "its interval and verdict (from the table above). Encoders are never paired with each other: their "
+            "scores differ by architecture, pretraining and size, so read across a line for which strategy each "
+            "encoder prefers, not which encoder wins.", "",
+            _md_line(header), _md_line(["---"] * len(header)), *lines, ""]
+
+
+def _encoder_cell(row: Row | None, strategy: str) -> str:
+    side = row.sides.get(strategy) if row is not None else None
+    if side is None:
+        return DASH
+    comparison = row.comparison(strategy)
+    if comparison is None:
+        return format_score(side)
+    return f"{format_score(side)}; Δ {format_delta(comparison)}, {comparison.verdict}"
+
+
 def every_metric_lines(rows: list[Row]) -> list[tuple[Row, str, str, Interval]]:
     """(row, strategy, metric, interval) for every metric of every comparison with intervals, then the main
     metric on each extra test set ("f1 on <name>")."""
@@ -226,7 +263,7 @@ def _markdown_every_metric(rows: list[Row]) -> list[str]:
     lines = every_metric_lines(rows)
     if not lines:
         return []
-    header = ("task", "dataset", "model", "train size", "resampled unit", "strategy", "metric",
+    header = ("task", "dataset", "encoder", "train size", "resampled unit", "strategy", "metric",
               f"Δ vs {BASELINE} [{LEVEL} CI]", "p (unadjusted)")
     return ["## Every metric of the task", "",
             "The same paired bootstrap for each metric the task reports; the first metric of each comparison is "
@@ -241,7 +278,7 @@ def _markdown_crossovers(crossovers: dict[tuple, Crossover]) -> list[str]:
     lines = ["## Where a strategy overtakes " + BASELINE, ""]
     if not crossovers:
         return lines + ["No strategy was compared at two or more training sizes with intervals.", ""]
-    header = ("task", "dataset", "metric", "model", "strategy", "sizes measured", f"crossover size [{LEVEL} CI]")
+    header = ("task", "dataset", "metric", "encoder", "strategy", "sizes measured", f"crossover size [{LEVEL} CI]")
     return lines + [
         f"Per learning curve, the training size from which the strategy's Δ stays above 0: interpolated in log "
         f"size between the last measured size where Δ ≤ 0 and the next. The interval is the same rule applied to "
@@ -287,7 +324,7 @@ def _markdown_without_interval(rows: list[Row]) -> list[str]:
 
 
 def _markdown_selections(selections: list[Selection]) -> list[str]:
-    header = ("task", "dataset", "metric", "model", "train size", "strategy", "setting", "seeds", "dev mean",
+    header = ("task", "dataset", "metric", "encoder", "train size", "strategy", "setting", "seeds", "dev mean",
               "kept")
     lines = ["## Settings compared on dev", "", _md_line(header), _md_line(["---"] * len(header))]
     for selection in selections:

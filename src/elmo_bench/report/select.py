@@ -1,6 +1,6 @@
 """--select-on-dev, for an equal tuning budget: per table row and strategy, keep the setting best on dev.
 
-A tuning sweep runs every strategy at several settings (say trainer.lr × strategy.bilm_lr_factor), each into its
+A tuning sweep runs every strategy at several settings (say trainer.lr × strategy.encoder_lr_factor), each into its
 own output_dir, so several results share one cell. A run's setting is its values of the config keys that differ
 between the runs of its row and strategy (the seed, output_dir, the rerun switches and data.subset_seed never
 count: load.NOT_A_SETTING). The setting with the highest mean dev score over its seeds is kept (ties: the first
@@ -21,7 +21,7 @@ from .load import RunResult, differing_keys, keep_newest_per_cell, setting_label
 class Candidate:
     """One setting a strategy ran within one row."""
 
-    setting: str  # e.g. "strategy.bilm_lr_factor=0.1, trainer.lr=0.001"; "" when all runs share one config
+    setting: str  # e.g. "strategy.encoder_lr_factor=0.1, trainer.lr=0.001"; "" when all runs share one config
     n: int  # seeds run
     dev_mean: float
 

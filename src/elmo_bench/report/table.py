@@ -2,7 +2,7 @@
 
 Scores are the main metric on TEST: mean and sample std (ddof=1) over seeds. Each strategy other than BASELINE
 is compared with it over the seeds both ran, pair by pair: a pair counts only when both runs trained on the
-same subset of the same data, with the same head, trainer budget and biLM, and were scored on the same test
+same subset of the same data, with the same head, trainer budget and encoder, and were scored on the same test
 set; a pair that is not is left out and the row says what differed. Δ is the mean paired difference; its 95%
 interval and p-value come from the paired bootstrap over seeds and test units (bootstrap.py), for every metric
 of the task; the p-values of the main metric are Holm-adjusted over all comparisons of the report, and the
@@ -24,7 +24,7 @@ SIGNIFICANCE_LEVEL = 0.05
 # A verdict needs at least two paired seeds: with one, the interval covers the test set's sampling but not the
 # run's own (initialisation, training subset), so it would read one lucky run as a difference of strategies.
 MIN_SEEDS_FOR_VERDICT = 2
-BASELINE = "feature_ensemble"  # what every other strategy is compared with: the frozen biLM of Peters et al.
+BASELINE = "feature_ensemble"  # what every other strategy is compared with: the frozen encoder of Peters et al.
 
 
 def strategy_order(strategies) -> list[str]:

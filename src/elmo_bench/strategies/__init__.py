@@ -1,4 +1,4 @@
-"""How the task model uses the biLM. Adding a strategy: a module with a `Strategy` subclass, listed in
+"""How the task model uses the encoder. Adding a strategy: a module with a `Strategy` subclass, listed in
 STRATEGIES, plus its YAML file in conf/strategy/."""
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
-"""What a strategy is to the runner and the trainer: how the biLM feeds the task model, stage by stage.
+"""What a strategy is to the runner and the trainer: how the encoder feeds the task model, stage by stage.
 
 A strategy builds the embedder (where the layers come from and how they are mixed), names its stages
-(a run trains stage after stage, each with the trainer's budget and early stopping), says which biLM
-parameters train at each step and at which rate. The task model's own parameters are never the
+(a run trains stage after stage, each with the trainer's budget and early stopping), says which encoder
+parameters train at each step and at which rate. It knows the encoder protocol (encoders/base.py), never
+what is inside one. The task model's own parameters are never the
 strategy's business: they get the trainer's rate, schedule, dropout and clipping in every arm.
 
 Adding a strategy: a module with a `Strategy` subclass (its schema as a class attribute), listed in
@@ -18,9 +19,9 @@ from omegaconf import MISSING
 from torch import nn
 
 from ..config import InputConfig, check_path_part
-from ..elmo import BiLM
+from ..encoders import Encoder
 from ..tasks.base import Tokens
-from .embedder import ElmoEmbedder, WordVocabulary
+from .embedder import Embedder, WordVocabulary
 from .feature_cache import FeatureCost
 
 
@@ -34,7 +35,7 @@ class StrategyConfig:
 
 @dataclass
 class FeatureCacheConfig:
-    """Where a frozen biLM's layers are kept between runs."""
+    """Where a frozen encoder's layers are kept between runs."""
 
     dir: str = "${cache:features}"  # under $ELMO_BENCH_CACHE, default ~/.cache/elmo_bench
     dtype: str = "float16"  # float16 halves memory and disk; float32 keeps every digit
@@ -44,7 +45,6 @@ class FeatureCacheConfig:
 class EmbedderContext:
     """What every strategy needs to build the embedder of one run."""
 
-    fingerprint: str  # identifies the biLM's weights in feature-cache keys
     text_groups: dict[str, list[Tokens]]  # every text the run embeds, by split
     vocabulary: WordVocabulary | None
     inputs: InputConfig
@@ -64,10 +64,10 @@ class Strategy(ABC):
         self.name = config.name
 
     @abstractmethod
-    def build_embedder(self, bilm: BiLM, context: EmbedderContext) -> ElmoEmbedder: ...
+    def build_embedder(self, encoder: Encoder, context: EmbedderContext) -> Embedder: ...
 
-    def bilm_groups(self, lr: float) -> list[dict]:
-        """Optimizer groups for the biLM's parameters (none when it stays frozen)."""
+    def encoder_groups(self, lr: float) -> list[dict]:
+        """Optimizer groups for the encoder's parameters (none when it stays frozen)."""
         return []
 
     def start_stage(self, stage: int) -> None:
@@ -76,20 +76,20 @@ class Strategy(ABC):
     def before_step(self, stage: int, step: int) -> None:
         """Called before update `step` (0-based, counted within the stage), e.g. to unfreeze a part."""
 
-    def bilm_lr_factor(self, stage: int, step: int, total: int) -> float:
-        """The biLM groups' schedule: their rate at `step` of a stage of `total` updates, as a factor."""
+    def encoder_lr_factor(self, stage: int, step: int, total: int) -> float:
+        """The encoder groups' schedule: their rate at `step` of a stage of `total` updates, as a factor."""
         return 0.0
 
 
 def parameter_groups(strategy: Strategy, model: nn.Module, lr: float) -> list[dict]:
-    """The task model's trainable parameters as one group at `lr`, then the strategy's biLM groups.
+    """The task model's trainable parameters as one group at `lr`, then the strategy's encoder groups.
 
     Every group keeps its base rate under "base_lr"; the trainer multiplies it by the schedule each step.
     """
-    bilm = strategy.bilm_groups(lr)
-    bilm_ids = {id(p) for group in bilm for p in group["params"]}
-    task = [p for p in model.parameters() if p.requires_grad and id(p) not in bilm_ids]
-    groups = [{"params": task, "lr": lr, "name": "task"}, *bilm]
+    encoder = strategy.encoder_groups(lr)
+    encoder_ids = {id(p) for group in encoder for p in group["params"]}
+    task = [p for p in model.parameters() if p.requires_grad and id(p) not in encoder_ids]
+    groups = [{"params": task, "lr": lr, "name": "task"}, *encoder]
     for group in groups:
         group["base_lr"] = group["lr"]
     return groups

@@ -1,10 +1,10 @@
-"""The task model's input: a scalar mix of the biLM layers, concatenated with word embeddings, then dropout.
+"""The task model's input: a scalar mix of the encoder's layers, concatenated with word embeddings, then dropout.
 
-    reps = dropout([gamma * sum_j s_j * H_j ; word_embedding(token)])     (B, T, 2P + word_dim)
+    reps = dropout([gamma * sum_j s_j * H_j ; word_embedding(token)])     (B, T, D + word_dim)
 
-This is the one place where dropout meets ELMo (`inputs.dropout`; heads never drop their input again) and
+This is the one place where dropout meets the encoder (`inputs.dropout`; heads never drop their input again) and
 the one place where the layers and the mask are moved to the model's device. Where the layers H_j come from
-is the strategy's choice (a frozen cache, the live biLM, or one then the other), and so is how they are
+is the strategy's choice (a frozen cache, the live encoder, or one then the other), and so is how they are
 mixed (`LayerMix`: learned weights, fixed equal weights, or a single layer). Everything else is identical
 in every strategy's arm.
 """
@@ -19,32 +19,32 @@ import torch
 from torch import nn
 
 from ..config import InputConfig
-from ..elmo import BiLM, ScalarMix, batch_to_ids
+from ..elmo import ScalarMix
+from ..encoders import Encoder
 from ..tasks.base import Tokens
 
 PAD, UNK = 0, 1
 
 
 class LayerSource(Protocol):
-    """texts -> the biLM's L+1 layers, each (B, T, 2P), and the (B, T) mask."""
+    """texts -> the encoder's L+1 layers, each (B, T, D), and the (B, T) mask."""
 
     def __call__(self, texts: Sequence[Tokens]) -> tuple[list[torch.Tensor], torch.Tensor]: ...
 
 
 class LiveLayers(nn.Module):
-    """Runs the biLM on every call (its parameters belong to the task model)."""
+    """Runs the encoder on every call (its parameters belong to the task model)."""
 
-    def __init__(self, bilm: BiLM):
+    def __init__(self, encoder: Encoder):
         super().__init__()
-        self.bilm = bilm
+        self.encoder = encoder
 
     def forward(self, texts: Sequence[Tokens]) -> tuple[list[torch.Tensor], torch.Tensor]:
-        device = next(self.bilm.parameters()).device
-        return self.bilm(batch_to_ids(texts).to(device))
+        return self.encoder(texts)
 
 
 class StagedLayers(nn.Module):
-    """A frozen cache while `use_cache` is set, the live biLM after (the two_stage strategy)."""
+    """A frozen cache while `use_cache` is set, the live encoder after (the two_stage strategy)."""
 
     def __init__(self, live: LiveLayers, cached: LayerSource):
         super().__init__()
@@ -61,7 +61,7 @@ class LayerMix:
     """How the L+1 layers become one vector (ELMo paper, Table 2 ablations)."""
 
     learned: bool = True  # softmax weights trained with the task; False = fixed equal weights
-    layer: int | None = None  # this layer alone (0 = the character encoder, L = the top LSTM layer)
+    layer: int | None = None  # this layer alone (0 = the bottom: ELMo's character encoder; L = the top layer)
 
 
 class WordVocabulary:
@@ -83,8 +83,8 @@ class WordVocabulary:
         return ids
 
 
-class ElmoEmbedder(nn.Module):
-    def __init__(self, layers: LayerSource, num_layers: int, elmo_dim: int, vocabulary: WordVocabulary | None,
+class Embedder(nn.Module):
+    def __init__(self, layers: LayerSource, num_layers: int, encoder_dim: int, vocabulary: WordVocabulary | None,
                  inputs: InputConfig, mix: LayerMix):
         super().__init__()
         self.layers = layers
@@ -96,7 +96,7 @@ class ElmoEmbedder(nn.Module):
         self.vocabulary = vocabulary if inputs.word_dim else None
         self.word_embedding = (nn.Embedding(len(vocabulary), inputs.word_dim, padding_idx=PAD)
                                if self.vocabulary else None)
-        self.output_dim = elmo_dim + (inputs.word_dim if self.vocabulary else 0)
+        self.output_dim = encoder_dim + (inputs.word_dim if self.vocabulary else 0)
 
     def forward(self, texts: Sequence[Tokens]) -> tuple[torch.Tensor, torch.Tensor]:
         layers, mask = self.layers(texts)
@@ -105,7 +105,7 @@ class ElmoEmbedder(nn.Module):
         mask = mask.to(device, non_blocking=True)
         if self.selected is not None:
             layers = [layers[self.selected]]
-        reps = self.scalar_mix(layers, mask)  # (B, T, 2P)
+        reps = self.scalar_mix(layers, mask)  # (B, T, D)
         if self.word_embedding is not None:
             words = self.vocabulary.encode(texts).to(device, non_blocking=True)
             reps = torch.cat([reps, self.word_embedding(words).to(reps.dtype)], dim=-1)

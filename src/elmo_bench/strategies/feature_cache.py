@@ -1,9 +1,9 @@
-"""The frozen biLM's layers for a dataset, computed once and kept on disk.
+"""The frozen encoder's layers for a dataset, computed once and kept on disk.
 
-A feature file is keyed by the biLM (options + weights bytes), the storage dtype and the exact set
-of texts, so a rerun of the same cell, or another cell over the same texts, never runs the biLM.
+A feature file is keyed by the encoder's fingerprint (its weights and settings), the storage dtype and the exact
+set of texts, so a rerun of the same cell, or another cell over the same texts, never runs the encoder.
 Files are written to a temporary name and renamed, so a killed run never leaves a half-written file
-under a real key. Each file also keeps the biLM's fingerprint and its number of texts, and is checked
+under a real key. Each file also keeps the encoder's fingerprint and its number of texts, and is checked
 against the texts asked for (shapes, offsets) before use: an unreadable or mismatched file is reported and
 rebuilt. It keeps what computing it cost (seconds, device), so every cell that reads it can report that
 cost, whichever cell paid it.
@@ -21,14 +21,13 @@ import torch
 from tqdm import tqdm
 
 from ..atomic import save_torch
-from ..elmo import BiLM, batch_to_ids
-from ..elmo.download import file_digest
 from ..elmo.batching import bucket_batches
+from ..encoders import Encoder
 from ..tasks.base import Tokens
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1  # bump when the stored layout or the biLM's maths change
+FORMAT_VERSION = 1  # bump when the stored layout or an encoder's maths change
 
 
 @dataclass(frozen=True)
@@ -40,15 +39,11 @@ class FeatureCost:
     tokens: int
     seconds: float | None  # None for a file written before costs were recorded
     device: str | None
-    computed_here: bool  # this cell ran the biLM (False: read from the cache)
+    computed_here: bool  # this cell ran the encoder (False: read from the cache)
 
     def record(self) -> dict:
         return {"split": self.split, "key": self.key, "tokens": self.tokens, "seconds": self.seconds,
                 "device": self.device, "computed_here": self.computed_here}
-
-
-def bilm_fingerprint(options_file: str | Path, weight_file: str | Path) -> str:
-    return hashlib.sha256(f"{file_digest(options_file)}:{file_digest(weight_file)}".encode()).hexdigest()
 
 
 def texts_key(fingerprint: str, dtype: str, texts: Sequence[Tokens]) -> str:
@@ -59,7 +54,7 @@ def texts_key(fingerprint: str, dtype: str, texts: Sequence[Tokens]) -> str:
 
 
 class FeatureTable:
-    """All layers of a set of texts: features (tokens, L+1, 2P) and each text's offset."""
+    """All layers of a set of texts: features (tokens, L+1, D) and each text's offset."""
 
     def __init__(self, texts: list[Tokens], features: torch.Tensor, offsets: torch.Tensor):
         self.texts, self.features, self.offsets = texts, features, offsets
@@ -84,7 +79,7 @@ class FeatureTable:
         positions = torch.arange(width).unsqueeze(0)  # (1, T)
         mask = positions < lengths.unsqueeze(1)  # (B, T)
         index = (self.offsets[rows].unsqueeze(1) + positions).clamp(max=max(len(self.features) - 1, 0))
-        gathered = self.features[index].float() * mask[..., None, None]  # (B, T, L+1, 2P)
+        gathered = self.features[index].float() * mask[..., None, None]  # (B, T, L+1, D)
         return list(gathered.unbind(dim=2)), mask
 
     def _row(self, text: Tokens) -> int:
@@ -99,16 +94,16 @@ def token_bounds(texts: Sequence[Tokens]) -> torch.Tensor:
     return torch.tensor([0] + [len(t) for t in texts], dtype=torch.long).cumsum(0)
 
 
-def compute_features(bilm: BiLM, texts: list[Tokens], dtype: torch.dtype, batch_tokens: int, device) -> tuple:
-    """Run the frozen biLM over `texts` in length-bucketed batches -> (features, offsets)."""
+def compute_features(encoder: Encoder, texts: list[Tokens], dtype: torch.dtype, batch_tokens: int) -> tuple:
+    """Run the frozen encoder over `texts` in length-bucketed batches -> (features, offsets)."""
     lengths = [len(t) for t in texts]
     offsets = token_bounds(texts)
-    features = torch.zeros(int(offsets[-1]), bilm.num_layers, bilm.output_dim, dtype=dtype)
-    bilm.eval()
-    with torch.no_grad(), tqdm(total=int(offsets[-1]), unit="tok", desc="biLM features") as bar:
+    features = torch.zeros(int(offsets[-1]), encoder.num_layers, encoder.output_dim, dtype=dtype)
+    encoder.eval()
+    with torch.no_grad(), tqdm(total=int(offsets[-1]), unit="tok", desc="encoder features") as bar:
         for batch in bucket_batches(lengths, batch_tokens):
-            layers, mask = bilm(batch_to_ids([texts[i] for i in batch]).to(device))
-            stacked = torch.stack(layers, dim=2)[mask].to("cpu", dtype)  # (tokens, L+1, 2P)
+            layers, mask = encoder([texts[i] for i in batch])
+            stacked = torch.stack(layers, dim=2)[mask].to("cpu", dtype)  # (tokens, L+1, D)
             start = 0
             for i in batch:
                 features[offsets[i] : offsets[i + 1]] = stacked[start : start + lengths[i]]
@@ -118,40 +113,40 @@ def compute_features(bilm: BiLM, texts: list[Tokens], dtype: torch.dtype, batch_
 
 
 def load_or_compute(
-    bilm: BiLM,
-    fingerprint: str,
+    encoder: Encoder,
     text_groups: Mapping[str, Sequence[Tokens]],
     cache_dir: str | Path,
     dtype_name: str,
     batch_tokens: int,
-    device,
 ) -> tuple[FeatureTable, list[FeatureCost]]:
     """One table over all groups and what each group's features cost; each group (e.g. a split) is cached in
     its own file, so cells that share a dev or test set share its features even when their training subsets
     differ."""
     tables, costs = [], []
     for split, texts in text_groups.items():
-        table, cost = _group_table(bilm, fingerprint, split, sorted(set(texts)), Path(cache_dir).expanduser(),
-                                   dtype_name, batch_tokens, device)
+        table, cost = _group_table(encoder, split, sorted(set(texts)), Path(cache_dir).expanduser(), dtype_name,
+                                   batch_tokens)
         tables.append(table)
         costs.append(cost)
     return FeatureTable.concatenate(tables), costs
 
 
-def _group_table(bilm, fingerprint, split: str, unique: list[Tokens], cache_dir: Path, dtype_name, batch_tokens,
-                 device) -> tuple[FeatureTable, FeatureCost]:
+def _group_table(encoder: Encoder, split: str, unique: list[Tokens], cache_dir: Path, dtype_name: str,
+                 batch_tokens: int) -> tuple[FeatureTable, FeatureCost]:
+    fingerprint = encoder.fingerprint
     key = texts_key(fingerprint, dtype_name, unique)
     path = cache_dir / f"{key}.pt"
     tokens = sum(len(text) for text in unique)
     dtype = getattr(torch, dtype_name)
-    stored = _stored_features(path, fingerprint, unique, (bilm.num_layers, bilm.output_dim), dtype)
+    stored = _stored_features(path, fingerprint, unique, (encoder.num_layers, encoder.output_dim), dtype)
     if stored is not None:
-        log.info("biLM features read from %s", path)
+        log.info("encoder features read from %s", path)
         cost = FeatureCost(split, key, tokens, stored.get("seconds"), stored.get("device"), computed_here=False)
         return FeatureTable(unique, stored["features"], stored["offsets"]), cost
     start = time.perf_counter()
-    features, offsets = compute_features(bilm, unique, dtype, batch_tokens, device)
-    cost = FeatureCost(split, key, tokens, round(time.perf_counter() - start, 3), str(device), computed_here=True)
+    features, offsets = compute_features(encoder, unique, dtype, batch_tokens)
+    cost = FeatureCost(split, key, tokens, round(time.perf_counter() - start, 3), str(encoder.device),
+                       computed_here=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_torch(path, {"features": features, "offsets": offsets, "seconds": cost.seconds, "device": cost.device,
                       "fingerprint": fingerprint, "texts": len(unique)})
@@ -160,7 +155,7 @@ def _group_table(bilm, fingerprint, split: str, unique: list[Tokens], cache_dir:
 
 def _stored_features(path: Path, fingerprint: str, texts: list[Tokens], layer_shape: tuple[int, int],
                      dtype: torch.dtype) -> dict | None:
-    """The file's contents when they are this biLM's features of exactly `texts`; else None, with a warning."""
+    """The file's contents when they are this encoder's features of exactly `texts`; else None, with a warning."""
     if not path.is_file():
         return None
     try:
@@ -179,7 +174,7 @@ def _mismatch(stored, fingerprint: str, texts: list[Tokens], layer_shape: tuple[
               dtype: torch.dtype) -> str | None:
     """Why the stored features cannot serve `texts` (a key collision, a foreign or older file), or None."""
     if not isinstance(stored, dict) or stored.get("fingerprint") != fingerprint:
-        return "does not record this biLM's fingerprint"
+        return "does not record this encoder's fingerprint"
     if stored.get("texts") != len(texts):
         return f"holds {stored.get('texts')} texts, not {len(texts)}"
     bounds = token_bounds(texts)

@@ -2,15 +2,15 @@
 Kumar et al. 2022).
 
 Stage "frozen" trains the task model on the cached frozen layers, exactly as feature_ensemble, until dev
-stops improving (or the budget ends). The best task model of that stage is restored, the biLM goes live
+stops improving (or the budget ends). The best task model of that stage is restored, the encoder goes live
 and stage "finetune" continues from it with the fine-tuning recipe (strategy keys as in finetune), with a
-budget and patience of its own. A random head no longer pushes large gradients into the biLM.
+budget and patience of its own. A random head no longer pushes large gradients into the encoder.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..elmo import BiLM
+from ..encoders import Encoder
 from .base import EmbedderContext, FeatureCacheConfig
 from .embedder import LayerSource, LiveLayers, StagedLayers
 from .feature_ensemble import cached_layers
@@ -23,15 +23,15 @@ class TwoStageConfig(FinetuneConfig):
 
 
 class TwoStage(Finetune):
-    """finetune whose biLM is frozen, and read from the feature cache, during a first stage."""
+    """finetune whose encoder is frozen, and read from the feature cache, during a first stage."""
 
     kind = "two_stage"
     config_schema = TwoStageConfig
     stages = ("frozen", "finetune")
     tuned_stage = 1
 
-    def layer_source(self, bilm: BiLM, context: EmbedderContext) -> LayerSource:
-        self.layers = StagedLayers(LiveLayers(bilm), cached_layers(bilm, self.config.cache, context))
+    def layer_source(self, encoder: Encoder, context: EmbedderContext) -> LayerSource:
+        self.layers = StagedLayers(LiveLayers(encoder), cached_layers(encoder, self.config.cache, context))
         return self.layers
 
     def start_stage(self, stage: int) -> None:
