@@ -60,6 +60,9 @@ def test_ner_feature_ensemble_writes_a_complete_record(overrides):
     assert (result["task"], result["strategy"], result["train_size"], result["metric"]) == (
         "ner", "feature_ensemble", 80, "f1")
     assert result["train_pool"] == 120 and result["epochs"] == 2
+    # where the time went: dev scored twice during training, inside the cell's whole wall time
+    assert 0 < result["eval_seconds"] and len(result["history"]) == 2
+    assert result["wall_seconds"] > result["train_seconds"] + result["eval_seconds"] + result["feature_seconds"]
     assert sum(result["scalar_mix"]["weights"]) == pytest.approx(1.0, abs=1e-5)
     assert not (folder / "checkpoint.pt").exists()
     # The metric is recomputed here from the predictions file alone, with seqeval directly.

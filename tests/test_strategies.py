@@ -35,7 +35,8 @@ def test_the_task_models_rate_trace_is_the_same_in_every_strategy(overrides, mon
     by_strategy = {}
     for strategy in ("feature_ensemble", "finetune", "two_stage"):
         traces.clear()
-        result = run(make_config([*overrides, f"strategy={strategy}", "trainer.schedule=linear"]))
+        whole = ["strategy.frozen_share=null"] if strategy == "two_stage" else []  # its first stage = feature_ensemble
+        result = run(make_config([*overrides, f"strategy={strategy}", "trainer.schedule=linear", *whole]))
         by_strategy[strategy] = list(traces), result
     frozen, _ = by_strategy["feature_ensemble"]
     tuned, _ = by_strategy["finetune"]
@@ -54,14 +55,23 @@ def test_the_task_models_rate_trace_is_the_same_in_every_strategy(overrides, mon
 
 
 def test_two_stage_records_its_stages(overrides):
-    result = run(make_config([*overrides, "strategy=two_stage"]))
+    result = run(make_config([*overrides, "strategy=two_stage", "trainer.max_epochs=4"]))
     stages = result["stages"]
     assert [s["stage"] for s in stages] == ["frozen", "finetune"]
-    assert stages[0]["end_epoch"] == 2 and stages[1]["end_epoch"] == 4  # max_epochs=2 per stage
+    assert stages[0]["end_epoch"] == 2 and stages[1]["end_epoch"] == 4  # half of the 4 epochs' updates each
     assert [h["stage"] for h in result["history"]] == ["frozen", "frozen", "finetune", "finetune"]
     assert stages[0]["best_dev"] == max(h["dev"] for h in result["history"][:2])
     assert result["dev"] == pytest.approx(100 * max(h["dev"] for h in result["history"]), abs=1e-3)
     assert result["trainable_params"] > 105_120  # the biLM trained in the second stage
+
+
+@pytest.mark.parametrize(("share", "stage_steps"), [("0.5", [6, 6]), ("0.25", [3, 9]), ("null", [12, 12])])
+def test_two_stage_trains_as_many_updates_as_finetune_unless_asked(overrides, share, stage_steps):
+    """4 epochs of 3 updates, no early stopping: the stages share finetune's 12 updates (null: 12 each)."""
+    no_stopping = ["trainer.max_epochs=4", "trainer.patience=100"]
+    staged = run(make_config([*overrides, *no_stopping, "strategy=two_stage", f"strategy.frozen_share={share}"]))
+    tuned = run(make_config([*overrides, *no_stopping, "strategy=finetune"]))
+    assert [stage["steps"] for stage in staged["stages"]] == stage_steps and tuned["steps"] == 12
 
 
 @pytest.mark.parametrize(
@@ -73,7 +83,7 @@ def test_two_stage_records_its_stages(overrides):
     ],
 )
 def test_two_stage_resumes_exactly_after_a_kill(overrides, monkeypatch, killed_after, tmp_path):
-    args = [*overrides, "strategy=two_stage"]
+    args = [*overrides, "strategy=two_stage", "trainer.max_epochs=4"]  # 2 epochs per stage
     uninterrupted = run(make_config([*args, f"output_dir={tmp_path / 'a'}"]))
     config = make_config([*args, f"output_dir={tmp_path / 'b'}"])
     original = Trainer._save_checkpoint

@@ -94,7 +94,8 @@ class TrainerConfig:
     Budget: at most `max_epochs` epochs, but never fewer than `min_steps` updates (a small subset gets more
     epochs), and never more than `max_steps`. Dev is scored every `eval_steps` updates, rounded up to whole
     epochs; `patience` counts evaluations without a dev improvement and only acts after `min_steps` updates.
-    A strategy with stages (two_stage) gives each stage this budget and patience.
+    A strategy with stages (two_stage) divides this budget among them (strategy.frozen_share); each stage has the
+    patience.
     """
 
     max_epochs: int = 30

@@ -266,6 +266,7 @@ def evaluate_extra_tests(cell: Cell, config: RunConfig, device: torch.device, fo
 
 
 def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record: dict) -> dict:
+    start = time.perf_counter()
     device = resolve_device(config.trainer.device)
     check_precision(device, config.trainer.precision)  # before the features, which may take hours
     set_threads(config.trainer.threads)
@@ -278,6 +279,9 @@ def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record
     result["extra_test"] = evaluate_extra_tests(cell, config, device, folder)
     if config.keep_encoder and tunes_encoder(cell):
         save_torch(folder / ENCODER_FILE, {name: tensor.cpu() for name, tensor in cell.encoder.state_dict().items()})
+    # Everything this process spent on the cell: features, training, dev scoring, the final predictions (a
+    # resumed cell counts from its resume).
+    result["wall_seconds"] = round(time.perf_counter() - start, 3)
     write_json(folder / "result.json", result)
     if not config.keep_checkpoint:
         checkpoint.unlink(missing_ok=True)
@@ -326,6 +330,7 @@ def result_record(config: RunConfig, cell: Cell, progress: Progress, metrics: di
         "stages": progress.stages,
         "train_seconds": round(progress.train_seconds, 3),
         "seconds_per_epoch": round(progress.train_seconds / max(1, progress.epoch), 3),
+        "eval_seconds": round(progress.eval_seconds, 3),  # scoring dev during training
         "feature_seconds": round(cell.feature_seconds, 3),
         "feature_cost": [cost.record() for cost in cell.feature_costs],
         "history": progress.history,

@@ -9,6 +9,7 @@ that was never interrupted.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import math
 import time
@@ -45,7 +46,8 @@ class Progress:
     best_step: int = 0
     best_epoch: int = 0
     bad_evals: int = 0  # dev evaluations of this stage without an improvement
-    train_seconds: float = 0.0
+    train_seconds: float = 0.0  # training updates only
+    eval_seconds: float = 0.0  # scoring dev during training (with a live encoder it can cost an epoch)
     history: list[dict] = field(default_factory=list)  # one entry per dev evaluation
     stages: list[dict] = field(default_factory=list)  # one entry per finished stage
 
@@ -65,6 +67,17 @@ class Budget:
         epochs = max(config.max_epochs, math.ceil(config.min_steps / per_epoch))
         steps = epochs * per_epoch if config.max_steps is None else min(epochs * per_epoch, config.max_steps)
         return cls(per_epoch, steps, min(config.min_steps, steps), max(1, math.ceil(config.eval_steps / per_epoch)))
+
+    def split(self, shares: Sequence[float]) -> list[Budget]:
+        """One budget per stage: stage i gets shares[i] of the updates and of the update floor. Shares that sum
+        to 1 divide this budget exactly (two_stage trains as many updates as finetune); a share of 1 per stage
+        gives every stage the whole budget."""
+        def parts(total: int) -> list[int]:
+            ends = [round(total * end) for end in itertools.accumulate(shares)]
+            return [end - start for start, end in zip([0, *ends], ends)]
+
+        return [Budget(self.steps_per_epoch, max(1, steps), min(floor, max(1, steps)), self.eval_epochs)
+                for steps, floor in zip(parts(self.steps), parts(self.min_steps))]
 
 
 def check_precision(device: torch.device, precision: Precision, key: str = "trainer.precision") -> None:
@@ -119,10 +132,12 @@ class Trainer:
         self.best_state: dict | None = None
 
     def fit(self, train: Sequence[Example], dev: Sequence[Example]) -> Progress:
-        budget = Budget.plan(self.config, len(batches(self.task, train, self.config.batch_tokens, 0)))
-        self.task_schedule = lr_multiplier(self.config, budget.steps)  # every stage has the same budget
+        whole = Budget.plan(self.config, len(batches(self.task, train, self.config.batch_tokens, 0)))
+        budgets = whole.split(self.strategy.stage_shares())
         self._resume()
         while self.progress.stage < len(self.strategy.stages):
+            budget = budgets[self.progress.stage]
+            self.task_schedule = lr_multiplier(self.config, budget.steps)  # over the stage's own budget
             self.strategy.start_stage(self.progress.stage)
             self._train_stage(train, dev, budget)
             self._finish_stage()
@@ -136,7 +151,9 @@ class Trainer:
             losses += self._train_epoch(train, budget)
             seconds += time.perf_counter() - start
             if progress.stage_epoch % budget.eval_epochs == 0 or progress.stage_step >= budget.steps:
+                start = time.perf_counter()
                 score = self.task.score(gold_dev, predict(self.task, self.model, dev, self.config, self.device))
+                progress.eval_seconds += time.perf_counter() - start
                 self._record_evaluation(sum(losses) / max(1, len(losses)), score[self.task.metric], seconds)
                 self._save_checkpoint()
                 losses, seconds = [], 0.0

@@ -71,7 +71,7 @@ class RunResult:
     metric: str  # name of the main metric; dev and test are that metric x100
     dev: float
     test: float
-    train_seconds: float  # training and evaluating, without the frozen encoder's features
+    train_seconds: float  # training and scoring dev during training, without the frozen encoder's features
     trainable_params: int
     layer_weights: tuple[float, ...] | None  # softmax-normalised scalar-mix weights, layer 0 first
     config: dict[str, Any] = field(compare=False, repr=False)  # the resolved config, flattened: {"trainer.lr": 0.001}
@@ -140,6 +140,11 @@ def load_result(path: Path) -> RunResult:
         if not check(data[key]):
             raise InvalidResult(f"corrupt: {key!r} is {data[key]!r}, expected {expected}")
     fields = {key: data[key] for key in _REQUIRED}
+    # Scoring dev during training is part of a run's cost (runs from before it was recorded: training only).
+    eval_seconds = data.get("eval_seconds", 0)
+    if not (_is_number(eval_seconds) and eval_seconds >= 0):
+        raise InvalidResult(f"corrupt: 'eval_seconds' is {eval_seconds!r}, expected a non-negative number")
+    fields["train_seconds"] += eval_seconds
     # A run's cost includes computing the frozen encoder's features (feature_ensemble, when not yet cached).
     feature_seconds = data.get("feature_seconds", 0)
     if not (_is_number(feature_seconds) and feature_seconds >= 0):

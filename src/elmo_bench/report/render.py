@@ -48,7 +48,8 @@ PAIRS_RULE = (
     "and the pairs column says what differed."
 )
 COST_RULE = (
-    "**Cost.** *train s*: mean wall time per run of training and evaluation. *features s*: computing the frozen "
+    "**Cost.** *train s*: mean wall time per run of training and of scoring dev during training (runs that did not "
+    "record the scoring: training only). *features s*: computing the frozen "
     "encoder's features the run used, one-off (what one run alone on a clean cache pays; recorded in each cache "
     "file, so it does not depend on which run came first) / amortised (that cost shared among all runs of this "
     "report that used the same features). The run s ratio compares training + one-off features."

@@ -70,6 +70,10 @@ class Strategy(ABC):
         """Optimizer groups for the encoder's parameters (none when it stays frozen)."""
         return []
 
+    def stage_shares(self) -> tuple[float, ...]:
+        """Each stage's share of the trainer's budget (updates and update floor): the whole of it by default."""
+        return (1.0,) * len(self.stages)
+
     def start_stage(self, stage: int) -> None:
         """Called when a stage starts, and again when a run resumes inside it."""
 

@@ -1,0 +1,74 @@
+"""The study's per-cell costs, measured: seconds per update, per dev evaluation and for features, from the
+one-epoch cells of `+experiment=study_cost`, and each study cell projected from them.
+
+    elmo-bench -m +experiment=study_cost hydra/launcher=parallel       # the measurement (a few dozen cells)
+    python benchmarks/study_costs.py outputs/study_cost [--max-epochs 30 --min-steps 300 --eval-steps 50 --seeds 3]
+
+A study cell's projection is an upper bound (no early stopping): its planned updates times the measured seconds
+per update, plus one dev evaluation per `eval_steps` updates (whole epochs), plus features and the final
+scoring as measured. Prints a Markdown table per cell and the grid's total.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+
+def measured(result: dict) -> dict[str, float]:
+    """What one probe cell spent, per unit of work. Features are what computing them cost whoever paid (the cache
+    files record it): the training subset's are the cell's own, the dev and test sets' are shared by every cell of
+    the task (counted once in the total)."""
+    evaluations = max(1, len(result["history"]))
+    overhead = result["wall_seconds"] - result["train_seconds"] - result["eval_seconds"] - result["feature_seconds"]
+    features = {cost["split"]: cost["seconds"] or 0.0 for cost in result["feature_cost"]}
+    return {"update": result["train_seconds"] / max(1, result["steps"]),
+            "evaluation": result["eval_seconds"] / evaluations, "features": features.pop("train", 0.0),
+            "shared_features": sum(features.values()), "final": max(0.0, overhead), "steps_per_epoch": result["steps"]}
+
+
+def projected(cost: dict[str, float], strategy: str, args: argparse.Namespace) -> tuple[int, int, float]:
+    """(updates, dev evaluations, seconds) of one study cell under the study's budget."""
+    per_epoch = max(1, int(cost["steps_per_epoch"]))
+    updates = max(args.max_epochs, math.ceil(args.min_steps / per_epoch)) * per_epoch
+    eval_every = max(1, math.ceil(args.eval_steps / per_epoch)) * per_epoch
+    evaluations = math.ceil(updates / eval_every) + (1 if strategy == "two_stage" else 0)  # a stage ends in one
+    return updates, evaluations, (updates * cost["update"] + evaluations * cost["evaluation"] + cost["features"]
+                                  + cost["final"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--max-epochs", type=int, default=30)
+    parser.add_argument("--min-steps", type=int, default=300)
+    parser.add_argument("--eval-steps", type=int, default=50)
+    parser.add_argument("--seeds", type=int, default=3)
+    args = parser.parse_args()
+    cells = {}
+    for path in sorted(args.folder.glob("*/*/*/n*/seed*/result.json")):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        # two_stage's probe trained half an epoch per stage: its updates per epoch are finetune's
+        cells[(result["task"], result["train_size"], result["strategy"])] = measured(result)
+    for (task, size, strategy), cost in cells.items():
+        if strategy == "two_stage" and (task, size, "finetune") in cells:
+            cost["steps_per_epoch"] = cells[(task, size, "finetune")]["steps_per_epoch"]
+    print("| task | n | strategy | s / update | s / dev eval | features s | final s | updates | evals | cell s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    totals, shared = defaultdict(float), defaultdict(float)
+    for (task, size, strategy), cost in sorted(cells.items()):
+        updates, evaluations, seconds = projected(cost, strategy, args)
+        totals[strategy] += seconds * args.seeds
+        shared[task] = max(shared[task], cost["shared_features"])
+        print(f"| {task} | {size:,d} | {strategy} | {cost['update']:.3f} | {cost['evaluation']:.1f} | "
+              f"{cost['features']:.1f} | {cost['final']:.1f} | {updates:,d} | {evaluations} | {seconds:,.0f} |")
+    whole = sum(totals.values()) + sum(shared.values())
+    print(f"\n{len(cells)} cells measured; x{args.seeds} seeds: {whole / 3600:.1f} worker-hours "
+          f"({', '.join(f'{s} {t / 3600:.1f}' for s, t in sorted(totals.items()))}, dev/test features "
+          f"{sum(shared.values()) / 3600:.2f})")
+
+
+if __name__ == "__main__":
+    main()
