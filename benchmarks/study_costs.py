@@ -2,7 +2,8 @@
 one-epoch cells of `+experiment=study_cost`, and each study cell projected from them.
 
     elmo-bench -m +experiment=study_cost hydra/launcher=parallel       # the measurement (a few dozen cells)
-    python benchmarks/study_costs.py outputs/study_cost [--max-epochs 30 --min-steps 300 --eval-steps 50 --seeds 3]
+    python benchmarks/study_costs.py outputs/study_cost [--max-epochs 30 --min-steps 300 --max-steps N
+                                                         --eval-steps 50 --seeds 3]
 
 A study cell's projection is an upper bound (no early stopping): its planned updates times the measured seconds
 per update, plus one dev evaluation per `eval_steps` updates (whole epochs), plus features and the final
@@ -33,10 +34,37 @@ def projected(cost: dict[str, float], strategy: str, args: argparse.Namespace) -
     """(updates, dev evaluations, seconds) of one study cell under the study's budget."""
     per_epoch = max(1, int(cost["steps_per_epoch"]))
     updates = max(args.max_epochs, math.ceil(args.min_steps / per_epoch)) * per_epoch
+    updates = updates if args.max_steps is None else min(updates, args.max_steps)
     eval_every = max(1, math.ceil(args.eval_steps / per_epoch)) * per_epoch
     evaluations = math.ceil(updates / eval_every) + (1 if strategy == "two_stage" else 0)  # a stage ends in one
     return updates, evaluations, (updates * cost["update"] + evaluations * cost["evaluation"] + cost["features"]
                                   + cost["final"])
+
+
+def fill_missing(cells: dict, sizes: list[int]) -> None:
+    """A cell the probe did not reach takes its task and strategy's costs at the nearest measured size, with the
+    updates per epoch scaled by size (batches hold a fixed number of tokens); two_stage missing everywhere mixes
+    feature_ensemble's and finetune's costs half and half (its default frozen_share). Marked as projected."""
+    for task in sorted({task for task, _, _ in cells}):
+        for size in sizes:
+            for strategy in ("feature_ensemble", "finetune", "two_stage"):
+                if (task, size, strategy) in cells:
+                    continue
+                measured_sizes = [s for t, s, k in cells if t == task and k == strategy and "from" not in cells[t, s, k]]
+                if measured_sizes:
+                    near = min(measured_sizes, key=lambda s: abs(math.log(s / size)))
+                    cost = dict(cells[(task, near, strategy)])
+                    cost["steps_per_epoch"] = round(cost["steps_per_epoch"] * size / near)
+                    cost["features"] *= size / near
+                    cost["from"] = f"n={near:,d}"
+                elif (task, size, "feature_ensemble") in cells and (task, size, "finetune") in cells:
+                    frozen, tuned = cells[(task, size, "feature_ensemble")], cells[(task, size, "finetune")]
+                    cost = {key: (frozen[key] + tuned[key]) / 2 for key in ("update", "evaluation", "final")}
+                    cost |= {"features": frozen["features"], "shared_features": frozen["shared_features"],
+                             "steps_per_epoch": tuned["steps_per_epoch"], "from": "mix"}
+                else:
+                    continue
+                cells[(task, size, strategy)] = cost
 
 
 def main() -> None:
@@ -44,8 +72,10 @@ def main() -> None:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--max-epochs", type=int, default=30)
     parser.add_argument("--min-steps", type=int, default=300)
+    parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--eval-steps", type=int, default=50)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--sizes", type=lambda text: [int(x) for x in text.split(",")], default=[100, 1000, 5000])
     args = parser.parse_args()
     cells = {}
     for path in sorted(args.folder.glob("*/*/*/n*/seed*/result.json")):
@@ -55,6 +85,7 @@ def main() -> None:
     for (task, size, strategy), cost in cells.items():
         if strategy == "two_stage" and (task, size, "finetune") in cells:
             cost["steps_per_epoch"] = cells[(task, size, "finetune")]["steps_per_epoch"]
+    fill_missing(cells, args.sizes)
     print("| task | n | strategy | s / update | s / dev eval | features s | final s | updates | evals | cell s |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     totals, shared = defaultdict(float), defaultdict(float)
@@ -62,10 +93,12 @@ def main() -> None:
         updates, evaluations, seconds = projected(cost, strategy, args)
         totals[strategy] += seconds * args.seeds
         shared[task] = max(shared[task], cost["shared_features"])
-        print(f"| {task} | {size:,d} | {strategy} | {cost['update']:.3f} | {cost['evaluation']:.1f} | "
+        strategy_cell = strategy + (f" (projected from {cost['from']})" if "from" in cost else "")
+        print(f"| {task} | {size:,d} | {strategy_cell} | {cost['update']:.3f} | {cost['evaluation']:.1f} | "
               f"{cost['features']:.1f} | {cost['final']:.1f} | {updates:,d} | {evaluations} | {seconds:,.0f} |")
     whole = sum(totals.values()) + sum(shared.values())
-    print(f"\n{len(cells)} cells measured; x{args.seeds} seeds: {whole / 3600:.1f} worker-hours "
+    print(f"\n{sum('from' not in c for c in cells.values())} cells measured, {sum('from' in c for c in cells.values())}"
+          f" projected; x{args.seeds} seeds: {whole / 3600:.1f} worker-hours "
           f"({', '.join(f'{s} {t / 3600:.1f}' for s, t in sorted(totals.items()))}, dev/test features "
           f"{sum(shared.values()) / 3600:.2f})")
 
