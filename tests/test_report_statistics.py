@@ -20,6 +20,7 @@ from elmo_bench.metrics.squad import squad_scores
 from elmo_bench.report import build_report
 from elmo_bench.report.bootstrap import (Interval, crossover, holm, lasting_gain_from, paired_interval,
                                         resampled_scores)
+from elmo_bench.report.formats import format_interval
 from elmo_bench.report.units import PredictionsError, Ratio, read_test_set
 
 TAGS = ["O", "O", "O", "B-PER", "I-PER", "B-LOC", "I-LOC", "I-ORG"]  # I-ORG after O opens an entity (conlleval)
@@ -243,6 +244,12 @@ def test_a_planted_study_gives_intervals_holm_verdicts_crossover_and_guide(tmp_p
     md = (tmp_path / "report" / "comparison.md").read_text()
     assert "### classification" in md and "n=1,000: **finetune** is better than feature_ensemble by +12.00 [" in md
     assert "n=100: no strategy is shown better than feature_ensemble (finetune " in md
+    headline = next(line for line in md.split("## Headline")[1].splitlines() if line.startswith("| sst5"))
+    small_cell, large_cell = [cell.strip() for cell in headline.strip("| ").split("|")][3:5]
+    assert small_cell == f"feature_ensemble; none better (best: finetune {format_interval(small.main)}, " \
+                         f"{small.seconds_ratio:.1f}×)"
+    assert large_cell == f"**finetune** {format_interval(large.main)}, {large.seconds_ratio:.1f}×"
+    assert large_cell.startswith("**finetune** +12.00 [")
     assert "![Difference with its interval: sst5](figures/difference_sst5.png)" in md
     assert (tmp_path / "report" / "figures" / "difference_sst5.png").read_bytes().startswith(b"\x89PNG")
     intervals = list(csv.DictReader(io.StringIO((tmp_path / "report" / "intervals.csv").read_text())))

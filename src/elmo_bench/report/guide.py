@@ -7,6 +7,7 @@ difference the interval still allows. Published figures play no part.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
 from .bootstrap import Crossover
 from .formats import DASH, format_crossover, format_interval
@@ -34,7 +35,19 @@ def decision_guide(rows: list[Row], crossovers: dict[tuple, Crossover]) -> list[
     return lines
 
 
-def _advice(row: Row) -> str:
+@dataclass(frozen=True)
+class Verdicts:
+    """What a row's intervals say: the strategies shown better than the baseline (largest Δ first), those shown
+    worse, and the cheapest of the strategies not shown worse (the baseline included)."""
+
+    compared: dict[str, Comparison]
+    better: list[str]
+    worse: list[str]
+    cheapest: str
+
+
+def verdicts(row: Row) -> Verdicts | str:
+    """The row's verdicts, or why it has none."""
     compared = {strategy: comparison for strategy, comparison in row.comparisons.items() if comparison.main}
     if BASELINE not in row.sides:
         return f"no {BASELINE} run, nothing to compare."
@@ -44,18 +57,62 @@ def _advice(row: Row) -> str:
         return "no comparison with an interval (see the section on comparisons without one)."
     better = sorted((s for s, c in compared.items() if c.winner == s), key=lambda s: -compared[s].delta)
     worse = [s for s, c in compared.items() if c.winner == BASELINE]
-    worse_note = "".join(f" {s} is worse: {format_interval(compared[s].main)}{_borderline(compared[s])}."
-                         for s in worse)
-    if better:
-        best = compared[better[0]]
-        return (f"**{better[0]}** is better than {BASELINE} by {format_interval(best.main)}{_borderline(best)}, at "
-                f"{_times(best)} its run time.{worse_note}")
     candidates = [BASELINE] + [s for s in compared if s not in worse]
     cheapest = min(candidates, key=lambda strategy: row.sides[strategy].run_seconds)
-    unresolved = ", ".join(f"{s} {format_interval(compared[s].main)}" for s in compared if s not in worse)
+    return Verdicts(compared, better, worse, cheapest)
+
+
+def _advice(row: Row) -> str:
+    found = verdicts(row)
+    if isinstance(found, str):
+        return found
+    compared = found.compared
+    worse_note = "".join(f" {s} is worse: {format_interval(compared[s].main)}{_borderline(compared[s])}."
+                         for s in found.worse)
+    if found.better:
+        best = compared[found.better[0]]
+        return (f"**{found.better[0]}** is better than {BASELINE} by {format_interval(best.main)}{_borderline(best)}, "
+                f"at {_times(best)} its run time.{worse_note}")
+    unresolved = ", ".join(f"{s} {format_interval(compared[s].main)}" for s in compared if s not in found.worse)
     shown = f"no strategy is shown better than {BASELINE} ({unresolved})" if unresolved else (
         f"no strategy is shown better than {BASELINE}")
-    return f"{shown}. Pick **{cheapest}**, the cheapest of those not shown worse.{worse_note}"
+    return f"{shown}. Pick **{found.cheapest}**, the cheapest of those not shown worse.{worse_note}"
+
+
+def headline(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
+    """The answer in one table: a line per task and encoder, a column per training size. Each cell names the
+    strategy to pick (bold where an interval shows it better than the baseline, else the cheapest not shown worse)
+    and the evidence: the winner's Δ [95% CI] and run-time ratio, or where none won, the strongest other
+    strategy's, then any strategy shown worse."""
+    sizes = sorted({row.train_size for row in rows})
+    by_curve: dict[tuple, dict[int, Row]] = defaultdict(dict)
+    for row in rows:
+        by_curve[row.curve][row.train_size] = row
+    header = ["task", "metric", "encoder", *(f"n={size:,d}" for size in sizes)]
+    lines = [[task, metric, model, *(_headline_cell(by_size.get(size)) for size in sizes)]
+             for (task, _, metric, model), by_size in sorted(by_curve.items())]
+    return header, lines
+
+
+def _headline_cell(row: Row | None) -> str:
+    found = DASH if row is None else verdicts(row)
+    if isinstance(found, str):
+        return f"{BASELINE} only" if row is not None and list(row.sides) == [BASELINE] else DASH
+    compared = found.compared
+    if found.better:
+        cell = "**" + _evidence(found.better[0], compared[found.better[0]]).replace(" ", "** ", 1)
+    elif found.cheapest != BASELINE:
+        cell = _evidence(found.cheapest, compared[found.cheapest]) + "; none better"
+    else:
+        others = [s for s in compared if s not in found.worse]
+        strongest = max(others, key=lambda s: compared[s].delta, default=None)
+        cell = f"{BASELINE}; none better" + ("" if strongest is None else
+                                             f" (best: {_evidence(strongest, compared[strongest])})")
+    return cell + "".join(f"; {s} worse: {format_interval(compared[s].main)}" for s in found.worse)
+
+
+def _evidence(strategy: str, comparison: Comparison) -> str:
+    return f"{strategy} {format_interval(comparison.main)}, {_times(comparison)}"
 
 
 def _borderline(comparison: Comparison) -> str:

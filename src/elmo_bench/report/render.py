@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from .bootstrap import RESAMPLES, Crossover, Interval
 from .formats import DASH, LEVEL, format_crossover, format_interval
-from .guide import decision_guide
+from .guide import decision_guide, headline
 from .references import PublishedFigure
 from .select import Selection
 from .table import BASELINE, MIN_SEEDS_FOR_VERDICT, SIGNIFICANCE_LEVEL, Comparison, Row, SideSummary
@@ -166,6 +166,7 @@ def markdown(rows: list[Row], crossovers: dict[tuple, Crossover], layer_table: l
     header = [name for name, _ in columns(layout)]
     lines = [
         *_markdown_intro(n_runs, n_left_out, selections),
+        *_markdown_headline(rows),
         "## Measured results",
         "",
         _md_line(header),
@@ -214,6 +215,16 @@ def _markdown_intro(n_runs: int, n_left_out: int, selections: list[Selection] | 
         "",
         *([] if selections is None else [SELECTION_RULE, ""]),
     ]
+
+
+def _markdown_headline(rows: list[Row]) -> list[str]:
+    header, lines = headline(rows)
+    return ["## Headline", "",
+            f"Per task and encoder, the strategy to pick at each training size, by the rule of the decision guide "
+            f"below: **bold** where its Holm-adjusted interval shows it better than {BASELINE} (its Δ [95% CI] and "
+            f"run-time ratio follow), else the cheapest strategy not shown worse, with the best other strategy's Δ "
+            f"and ratio; a strategy shown worse is named after a semicolon.", "",
+            _md_line(header), _md_line(["---"] * len(header)), *(_md_line(line) for line in lines), ""]
 
 
 def _markdown_encoders(rows: list[Row]) -> list[str]:
