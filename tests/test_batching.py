@@ -57,3 +57,13 @@ def test_empty_and_invalid():
         bucket_batches([1, 2], 0)
     with pytest.raises(ValueError):
         bucket_batches([-1], 5)
+
+
+def test_order_keys_put_sharing_items_side_by_side_within_the_budget():
+    # items 0, 2, 4 share one part, 1, 3, 5 another: sorted by key, each group fills one batch
+    lengths = [9, 8, 10, 8, 9, 7]
+    keys = [("a", 9), ("b", 8), ("a", 10), ("b", 8), ("a", 9), ("b", 7)]
+    batches = bucket_batches(lengths, max_tokens=30, order_keys=keys)
+    assert batches == [[0, 4, 2], [5, 1, 3]]
+    assert all(_padded(batch, lengths) <= 30 for batch in batches)
+    assert bucket_batches(lengths, max_tokens=20, order_keys=keys) == [[0, 4], [2, 5], [1, 3]]  # greedy, as ever

@@ -3,8 +3,11 @@ two_stage's stages and exact resumption, and the frozen layer ablations."""
 from __future__ import annotations
 
 import pytest
+import torch
 
+from elmo_bench.encoders.elmo import ElmoConfig, ElmoEncoder
 from elmo_bench.runner import cell_dir, run
+from elmo_bench.strategies.embedder import LiveLayers
 from elmo_bench.training import Trainer
 
 from runs import FAST, make_config, offline_overrides
@@ -118,3 +121,21 @@ def test_layer_ablations_are_their_own_cells(overrides, strategy, folder, weight
     result = run(config)
     assert cell_dir(config).parts[-4] == folder and result["strategy"] == folder
     assert result["scalar_mix"]["weights"] == pytest.approx(weights, abs=1e-6)  # fixed: they never train
+
+
+def test_the_live_encoder_reads_a_repeated_text_once_in_evaluation_only(fixtures_dir):
+    elmo_dir = fixtures_dir / "allennlp-elmo"
+    encoder = ElmoEncoder.load(ElmoConfig(name="fixture", options_file=str(elmo_dir / "options.json"),
+                                          weight_file=str(elmo_dir / "lm_weights.hdf5")), seed=1)
+    texts = [("The", "cat", "sat", "."), ("A", "dog"), ("The", "cat", "sat", "."), ("Hello",)]
+    read = []
+    encoder.register_forward_pre_hook(lambda module, args: read.append(len(args[0])))
+    live = LiveLayers(encoder).eval()
+    with torch.no_grad():
+        layers, mask = live(texts)
+        each_layers, each_mask = encoder(texts)
+    assert read == [3, 4] and torch.equal(mask, each_mask)
+    for shared, each in zip(layers, each_layers, strict=True):
+        torch.testing.assert_close(shared, each, rtol=0, atol=1e-6)
+    live.train()(texts)
+    assert read == [3, 4, 4]  # training encodes every copy: each keeps its own dropout

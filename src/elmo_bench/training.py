@@ -104,12 +104,17 @@ def batches(task: Task, examples: Sequence[Example], max_tokens: int, seed: int 
     return bucket_batches([task.length(e) for e in examples], max_tokens, shuffle_seed=seed)
 
 
+def evaluation_batches(task: Task, examples: Sequence[Example], max_tokens: int) -> list[list[int]]:
+    return bucket_batches([task.length(e) for e in examples], max_tokens,
+                          order_keys=[task.evaluation_order(e) for e in examples])
+
+
 def predict(task: Task, model: TaskModel, examples: Sequence[Example], config: TrainerConfig, device) -> list:
     """Predictions in the order of `examples`."""
     model.eval()
     predictions: list = [None] * len(examples)
     with torch.no_grad(), autocast(device, config.precision):
-        for batch in tqdm(batches(task, examples, config.eval_batch_tokens, None), desc="evaluate", leave=False):
+        for batch in tqdm(evaluation_batches(task, examples, config.eval_batch_tokens), desc="evaluate", leave=False):
             for index, predicted in zip(batch, model.predict([examples[i] for i in batch])):
                 predictions[index] = predicted
     return predictions

@@ -5,7 +5,8 @@ import random
 from collections.abc import Sequence
 
 
-def bucket_batches(lengths: Sequence[int], max_tokens: int, shuffle_seed: int | None = None) -> list[list[int]]:
+def bucket_batches(lengths: Sequence[int], max_tokens: int, shuffle_seed: int | None = None,
+                   order_keys: Sequence | None = None) -> list[list[int]]:
     """Split sentence indices into batches of similar length under a padded-token budget.
 
     The indices are sorted by length and cut greedily into consecutive runs, so each batch holds
@@ -20,6 +21,9 @@ def bucket_batches(lengths: Sequence[int], max_tokens: int, shuffle_seed: int | 
     `shuffle_seed=None` gives a fully deterministic order: shortest batch first, indices ascending
     among equal lengths. With a seed, ties between equal lengths are broken randomly and the batch
     order is shuffled (for training), reproducibly for the same seed.
+
+    `order_keys` (one per index, sortable) replaces the length as the sort key, e.g. to put texts that share a
+    part next to each other so that one batch holds them all; the budget still counts padded lengths.
     """
     if max_tokens < 1:
         raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
@@ -30,14 +34,13 @@ def bucket_batches(lengths: Sequence[int], max_tokens: int, shuffle_seed: int | 
     rng = random.Random(shuffle_seed) if shuffle_seed is not None else None
     if rng is not None:
         rng.shuffle(order)  # the stable sort below keeps this order among equal lengths
-    order.sort(key=lambda i: lengths[i])
+    order.sort(key=(lambda i: lengths[i]) if order_keys is None else (lambda i: order_keys[i]))
 
     batches: list[list[int]] = []
     current: list[int] = []
     longest = 0
     for index in order:
         cost = max(lengths[index], 1)
-        # Sorted ascending, so the new sentence is the batch's longest.
         if current and (len(current) + 1) * max(longest, cost) > max_tokens:
             batches.append(current)
             current, longest = [], 0

@@ -33,14 +33,25 @@ class LayerSource(Protocol):
 
 
 class LiveLayers(nn.Module):
-    """Runs the encoder on every call (its parameters belong to the task model)."""
+    """Runs the encoder on every call (its parameters belong to the task model). In evaluation a text repeated
+    within the call (a context shared by several questions) is encoded once: the encoder is deterministic there,
+    so this changes no output. Training encodes every copy, so each keeps its own dropout."""
 
     def __init__(self, encoder: Encoder):
         super().__init__()
         self.encoder = encoder
 
     def forward(self, texts: Sequence[Tokens]) -> tuple[list[torch.Tensor], torch.Tensor]:
-        return self.encoder(texts)
+        if self.training:
+            return self.encoder(texts)
+        slots = {tuple(text): None for text in texts}
+        if len(slots) == len(texts):
+            return self.encoder(texts)
+        for slot, text in enumerate(slots):
+            slots[text] = slot
+        layers, mask = self.encoder(list(slots))
+        index = torch.tensor([slots[tuple(text)] for text in texts], device=mask.device)
+        return [layer.index_select(0, index) for layer in layers], mask.index_select(0, index)
 
 
 class StagedLayers(nn.Module):

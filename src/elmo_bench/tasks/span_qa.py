@@ -272,6 +272,12 @@ class SpanQATask(Task):
             splits[split], details[split] = self._examples(parts[split], training=split == "train", source=source)
         return Splits(**splits, source=source, details=details)
 
+    def evaluation_order(self, example: Example) -> tuple:
+        """The questions on one context side by side: a live encoder reads each context once a batch, not once
+        a question (about 5 questions a context in SQuAD)."""
+        question, context = example.texts
+        return len(context), context, len(question)
+
     def read_examples(self, path: Path, prefix: str) -> list[Example]:
         """Evaluation examples; their ids are the file's question ids."""
         return self._examples(read_squad(path, self.config.encoding), training=False, source=str(path))[0]
