@@ -4,10 +4,13 @@ one-epoch cells of `+experiment=study_cost`, and each study cell projected from 
     elmo-bench -m +experiment=study_cost hydra/launcher=parallel       # the measurement (a few dozen cells)
     python benchmarks/study_costs.py outputs/study_cost [--max-epochs 30 --min-steps 300 --max-steps N
                                                          --eval-steps 50 --seeds 3]
+    python benchmarks/study_costs.py --spent results/study_cpu       # what the finished cells did cost
 
 A study cell's projection is an upper bound (no early stopping): its planned updates times the measured seconds
 per update, plus one dev evaluation per `eval_steps` updates (whole epochs), plus features and the final
-scoring as measured. Prints a Markdown table per cell and the grid's total.
+scoring as measured. Prints a Markdown table per cell and the grid's total. With --spent, it reads a study's
+finished cells instead and tells where their time went, per task and strategy, with each strategy's cost as a
+ratio to feature_ensemble's.
 """
 from __future__ import annotations
 
@@ -67,9 +70,46 @@ def fill_missing(cells: dict, sizes: list[int]) -> None:
                 cells[(task, size, strategy)] = cost
 
 
+PARTS = ("train_seconds", "eval_seconds", "feature_seconds")  # the rest of a cell's wall time is loading and scoring
+
+
+def spent(folder: Path) -> None:
+    """Worker-seconds the finished cells spent (a worker holds one core at one thread per worker), split into
+    updates, dev scoring during training, features computed by the cell and the rest; features read from the shared
+    cache were paid once by whichever run computed them and are counted once, apart. A strategy's ratio to
+    feature_ensemble compares the same sizes and seeds."""
+    walls: dict[tuple[str, str], dict[tuple[int, int], float]] = defaultdict(dict)
+    parts: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    cached: dict[str, float] = {}
+    for path in sorted(folder.glob("**/result.json")):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        key = (result["task"], result["strategy"])
+        walls[key][(result["train_size"], result["seed"])] = result["wall_seconds"]
+        for part in PARTS:
+            parts[key][part] += result[part]
+        cached |= {cost["key"]: cost["seconds"] or 0.0 for cost in result["feature_cost"] if not cost["computed_here"]}
+    print("| task | strategy | cells | worker-h | updates | dev scoring | features | rest | × feature_ensemble |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    by_strategy: dict[str, float] = defaultdict(float)
+    for (task, strategy), cells in sorted(walls.items()):
+        wall = sum(cells.values())
+        by_strategy[strategy] += wall
+        shares = [parts[(task, strategy)][part] / wall for part in PARTS]
+        baseline = walls.get((task, "feature_ensemble"), {})
+        both = [cell for cell in cells if cell in baseline]
+        ratio = f"{sum(cells[c] for c in both) / sum(baseline[c] for c in both):.2f}×" if both else "—"
+        print(f"| {task} | {strategy} | {len(cells)} | {wall / 3600:.2f} | "
+              + " | ".join(f"{share:.0%}" for share in [*shares, 1 - sum(shares)]) + f" | {ratio} |")
+    whole = sum(by_strategy.values())
+    print(f"\n{sum(map(len, walls.values()))} cells, {whole / 3600:.1f} worker-hours "
+          f"({', '.join(f'{s} {t / 3600:.1f}' for s, t in sorted(by_strategy.items()))}); features read from "
+          f"the cache: {len(cached)} files, {sum(cached.values()) / 60:.1f} min when computed")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
+    parser.add_argument("--spent", action="store_true", help="summarise the finished cells in FOLDER instead")
     parser.add_argument("--max-epochs", type=int, default=30)
     parser.add_argument("--min-steps", type=int, default=300)
     parser.add_argument("--max-steps", type=int, default=None)
@@ -77,6 +117,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--sizes", type=lambda text: [int(x) for x in text.split(",")], default=[100, 1000, 5000])
     args = parser.parse_args()
+    if args.spent:
+        return spent(args.folder)
     cells = {}
     for path in sorted(args.folder.glob("*/*/*/n*/seed*/result.json")):
         result = json.loads(path.read_text(encoding="utf-8"))
