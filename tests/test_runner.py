@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ import torch
 from seqeval.metrics import classification_report, f1_score
 from sklearn.metrics import f1_score as f1_score_tokens
 
+from elmo_bench.atomic import save_torch
+from elmo_bench.checkpoints import read_checkpoint
 from elmo_bench.config import ConfigError
 from elmo_bench.data.errors import DataError
 from elmo_bench.elmo.bilm import BiLM
@@ -130,11 +133,20 @@ def test_interrupted_run_resumes_to_the_same_metrics(overrides, monkeypatch):
             raise KeyboardInterrupt  # killed right after the epoch-2 checkpoint
 
     monkeypatch.setattr(Trainer, "_save_checkpoint", save_then_die)
+    started = time.perf_counter()
     with pytest.raises(KeyboardInterrupt):
         run(config)
-    assert (cell_dir(config) / "checkpoint.pt").is_file() and not (cell_dir(config) / "result.json").exists()
+    checkpoint = cell_dir(config) / "checkpoint.pt"
+    assert checkpoint.is_file() and not (cell_dir(config) / "result.json").exists()
+    state = read_checkpoint(checkpoint)
+    assert 0 < state["progress"]["wall_seconds"] < time.perf_counter() - started
+    state["progress"]["wall_seconds"] = 1000.0  # as if the first attempt had taken 1,000 s to that checkpoint
+    save_torch(checkpoint, state)
     monkeypatch.setattr(Trainer, "_save_checkpoint", original)
+    second_attempt = time.perf_counter()
     resumed = run(config)
+    # the cell's wall time counts the first attempt up to its checkpoint, then the whole second attempt
+    assert 1000.0 < resumed["wall_seconds"] < 1000.0 + time.perf_counter() - second_attempt
     assert resumed["epochs"] == 3
     assert resumed["metrics"] == uninterrupted["metrics"]
     assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in uninterrupted["history"]]

@@ -272,16 +272,16 @@ def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record
     set_threads(config.trainer.threads)
     cell = build(config, device)
     trainer = Trainer(cell.task, cell.model, cell.strategy, cell.groups, config.trainer, device, config.seed,
-                      checkpoint, regularizer=lambda: config.inputs.mix_l2 * cell.embedder.mix_penalty())
+                      checkpoint, regularizer=lambda: config.inputs.mix_l2 * cell.embedder.mix_penalty(), started=start)
     progress = trainer.fit(cell.train, cell.splits.dev)
     metrics = evaluate(cell, config, device, folder)
     result = result_record(config, cell, progress, metrics, device, record)
     result["extra_test"] = evaluate_extra_tests(cell, config, device, folder)
     if config.keep_encoder and tunes_encoder(cell):
         save_torch(folder / ENCODER_FILE, {name: tensor.cpu() for name, tensor in cell.encoder.state_dict().items()})
-    # Everything this process spent on the cell: features, training, dev scoring, the final predictions (a
-    # resumed cell counts from its resume).
-    result["wall_seconds"] = round(time.perf_counter() - start, 3)
+    # Everything the cell cost: features, training, dev scoring, the final predictions; a resumed cell adds its
+    # earlier attempts up to the checkpoint it resumed from (work after an attempt's last checkpoint is redone).
+    result["wall_seconds"] = round(trainer.wall_seconds(), 3)
     write_json(folder / "result.json", result)
     if not config.keep_checkpoint:
         checkpoint.unlink(missing_ok=True)

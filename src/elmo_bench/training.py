@@ -48,6 +48,7 @@ class Progress:
     bad_evals: int = 0  # dev evaluations of this stage without an improvement
     train_seconds: float = 0.0  # training updates only
     eval_seconds: float = 0.0  # scoring dev during training (with a live encoder it can cost an epoch)
+    wall_seconds: float = 0.0  # the cell's whole wall time up to this checkpoint, over every attempt
     history: list[dict] = field(default_factory=list)  # one entry per dev evaluation
     stages: list[dict] = field(default_factory=list)  # one entry per finished stage
 
@@ -129,12 +130,19 @@ class Trainer:
     """
 
     def __init__(self, task: Task, model: TaskModel, strategy: Strategy, groups: list[dict], config: TrainerConfig,
-                 device: torch.device, seed: int, checkpoint: Path, regularizer: Callable[[], torch.Tensor]):
+                 device: torch.device, seed: int, checkpoint: Path, regularizer: Callable[[], torch.Tensor],
+                 started: float | None = None):
         self.task, self.model, self.strategy, self.config = task, model, strategy, config
         self.device, self.seed, self.checkpoint, self.regularizer = device, seed, checkpoint, regularizer
         self.optimizer = make_optimizer(groups, config)
         self.progress = Progress()
         self.best_state: dict | None = None
+        self.started = time.perf_counter() if started is None else started  # this attempt's start
+        self.earlier_seconds = 0.0  # wall time of earlier attempts, up to the checkpoint resumed from
+
+    def wall_seconds(self) -> float:
+        """The cell's wall time so far: earlier attempts up to their last checkpoint, plus this attempt."""
+        return self.earlier_seconds + time.perf_counter() - self.started
 
     def fit(self, train: Sequence[Example], dev: Sequence[Example]) -> Progress:
         whole = Budget.plan(self.config, len(batches(self.task, train, self.config.batch_tokens, 0)))
@@ -231,6 +239,7 @@ class Trainer:
         self._save_checkpoint()
 
     def _save_checkpoint(self) -> None:
+        self.progress.wall_seconds = self.wall_seconds()
         state = {
             "progress": vars(self.progress),
             "model": self.model.state_dict(),
@@ -264,7 +273,7 @@ class Trainer:
             check_fits(state["best_model"], self.model.state_dict(), "best_model")
         check_fits({"rng": state["rng"]}, {"rng": torch.get_rng_state()}, "rng")
         self.optimizer.load_state_dict(state["optimizer"])  # checks its groups before changing anything
-        self.progress = progress
+        self.progress, self.earlier_seconds = progress, progress.wall_seconds
         self.model.load_state_dict(state["model"])
         self.best_state = state["best_model"]
         torch.set_rng_state(state["rng"])
