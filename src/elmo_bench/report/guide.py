@@ -95,12 +95,14 @@ def headline(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
 
 
 def _headline_cell(row: Row | None) -> str:
-    found = DASH if row is None else verdicts(row)
+    if row is None:
+        return DASH
+    found = verdicts(row)
     if isinstance(found, str):
-        return f"{BASELINE} only" if row is not None and list(row.sides) == [BASELINE] else DASH
+        return f"{BASELINE} only" if list(row.sides) == [BASELINE] else DASH
     compared = found.compared
     if found.better:
-        cell = "**" + _evidence(found.better[0], compared[found.better[0]]).replace(" ", "** ", 1)
+        cell = _evidence(f"**{found.better[0]}**", compared[found.better[0]])
     elif found.cheapest != BASELINE:
         cell = _evidence(found.cheapest, compared[found.cheapest]) + "; none better"
     else:
@@ -111,8 +113,8 @@ def _headline_cell(row: Row | None) -> str:
     return cell + "".join(f"; {s} worse: {format_interval(compared[s].main)}" for s in found.worse)
 
 
-def _evidence(strategy: str, comparison: Comparison) -> str:
-    return f"{strategy} {format_interval(comparison.main)}, {_times(comparison)}"
+def _evidence(name: str, comparison: Comparison) -> str:
+    return f"{name} {format_interval(comparison.main)}, {_times(comparison)}"
 
 
 def _borderline(comparison: Comparison) -> str:
