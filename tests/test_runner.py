@@ -133,20 +133,23 @@ def test_interrupted_run_resumes_to_the_same_metrics(overrides, monkeypatch):
             raise KeyboardInterrupt  # killed right after the epoch-2 checkpoint
 
     monkeypatch.setattr(Trainer, "_save_checkpoint", save_then_die)
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     with pytest.raises(KeyboardInterrupt):
         run(config)
     checkpoint = cell_dir(config) / "checkpoint.pt"
     assert checkpoint.is_file() and not (cell_dir(config) / "result.json").exists()
     state = read_checkpoint(checkpoint)
     assert 0 < state["progress"]["wall_seconds"] < time.perf_counter() - started
-    state["progress"]["wall_seconds"] = 1000.0  # as if the first attempt had taken 1,000 s to that checkpoint
+    assert 0 < state["progress"]["cpu_seconds"] < time.process_time() - started_cpu
+    # as if the first attempt had taken 1,000 s (500 s of CPU) to that checkpoint
+    state["progress"]["wall_seconds"], state["progress"]["cpu_seconds"] = 1000.0, 500.0
     save_torch(checkpoint, state)
     monkeypatch.setattr(Trainer, "_save_checkpoint", original)
-    second_attempt = time.perf_counter()
+    second_attempt, second_attempt_cpu = time.perf_counter(), time.process_time()
     resumed = run(config)
-    # the cell's wall time counts the first attempt up to its checkpoint, then the whole second attempt
+    # the cell's cost counts the first attempt up to its checkpoint, then the whole second attempt
     assert 1000.0 < resumed["wall_seconds"] < 1000.0 + time.perf_counter() - second_attempt
+    assert 500.0 < resumed["cpu_seconds"] < 500.0 + time.process_time() - second_attempt_cpu
     assert resumed["epochs"] == 3
     assert resumed["metrics"] == uninterrupted["metrics"]
     assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in uninterrupted["history"]]

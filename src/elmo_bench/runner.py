@@ -33,7 +33,7 @@ from .strategies.embedder import WordVocabulary
 from .strategies.feature_cache import FeatureCost
 from .tasks import Example, Splits, Task, make_task
 from .threads import set_threads
-from .training import Progress, Trainer, check_precision, predict
+from .training import Attempt, Progress, Trainer, check_precision, predict
 
 log = logging.getLogger(__name__)
 
@@ -266,13 +266,14 @@ def evaluate_extra_tests(cell: Cell, config: RunConfig, device: torch.device, fo
 
 
 def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record: dict) -> dict:
-    start = time.perf_counter()
+    attempt = Attempt()  # the cell's wall and CPU time, counted from here
     device = resolve_device(config.trainer.device)
     check_precision(device, config.trainer.precision)  # before the features, which may take hours
     set_threads(config.trainer.threads)
     cell = build(config, device)
     trainer = Trainer(cell.task, cell.model, cell.strategy, cell.groups, config.trainer, device, config.seed,
-                      checkpoint, regularizer=lambda: config.inputs.mix_l2 * cell.embedder.mix_penalty(), started=start)
+                      checkpoint, regularizer=lambda: config.inputs.mix_l2 * cell.embedder.mix_penalty(),
+                      attempt=attempt)
     progress = trainer.fit(cell.train, cell.splits.dev)
     metrics = evaluate(cell, config, device, folder)
     result = result_record(config, cell, progress, metrics, device, record)
@@ -281,7 +282,7 @@ def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record
         save_torch(folder / ENCODER_FILE, {name: tensor.cpu() for name, tensor in cell.encoder.state_dict().items()})
     # Everything the cell cost: features, training, dev scoring, the final predictions; a resumed cell adds its
     # earlier attempts up to the checkpoint it resumed from (work after an attempt's last checkpoint is redone).
-    result["wall_seconds"] = round(trainer.wall_seconds(), 3)
+    result["wall_seconds"], result["cpu_seconds"] = round(attempt.wall(), 3), round(attempt.cpu(), 3)
     write_json(folder / "result.json", result)
     if not config.keep_checkpoint:
         checkpoint.unlink(missing_ok=True)

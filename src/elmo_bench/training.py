@@ -49,8 +49,27 @@ class Progress:
     train_seconds: float = 0.0  # training updates only
     eval_seconds: float = 0.0  # scoring dev during training (with a live encoder it can cost an epoch)
     wall_seconds: float = 0.0  # the cell's whole wall time up to this checkpoint, over every attempt
+    cpu_seconds: float = 0.0  # the same in CPU time of the process (every thread)
     history: list[dict] = field(default_factory=list)  # one entry per dev evaluation
     stages: list[dict] = field(default_factory=list)  # one entry per finished stage
+
+
+@dataclass
+class Attempt:
+    """What a cell has cost so far: its earlier attempts up to the checkpoint resumed from (work after an
+    attempt's last checkpoint is redone, not counted), plus this attempt since it started."""
+
+    wall_start: float = field(default_factory=time.perf_counter)
+    cpu_start: float = field(default_factory=time.process_time)
+    earlier_wall: float = 0.0
+    earlier_cpu: float = 0.0
+
+    def wall(self) -> float:
+        return self.earlier_wall + time.perf_counter() - self.wall_start
+
+    def cpu(self) -> float:
+        """CPU seconds of this process, every thread (on 1 thread, at most the wall time)."""
+        return self.earlier_cpu + time.process_time() - self.cpu_start
 
 
 @dataclass(frozen=True)
@@ -131,18 +150,13 @@ class Trainer:
 
     def __init__(self, task: Task, model: TaskModel, strategy: Strategy, groups: list[dict], config: TrainerConfig,
                  device: torch.device, seed: int, checkpoint: Path, regularizer: Callable[[], torch.Tensor],
-                 started: float | None = None):
+                 attempt: Attempt | None = None):
         self.task, self.model, self.strategy, self.config = task, model, strategy, config
         self.device, self.seed, self.checkpoint, self.regularizer = device, seed, checkpoint, regularizer
         self.optimizer = make_optimizer(groups, config)
         self.progress = Progress()
         self.best_state: dict | None = None
-        self.started = time.perf_counter() if started is None else started  # this attempt's start
-        self.earlier_seconds = 0.0  # wall time of earlier attempts, up to the checkpoint resumed from
-
-    def wall_seconds(self) -> float:
-        """The cell's wall time so far: earlier attempts up to their last checkpoint, plus this attempt."""
-        return self.earlier_seconds + time.perf_counter() - self.started
+        self.attempt = Attempt() if attempt is None else attempt
 
     def fit(self, train: Sequence[Example], dev: Sequence[Example]) -> Progress:
         whole = Budget.plan(self.config, len(batches(self.task, train, self.config.batch_tokens, 0)))
@@ -239,7 +253,7 @@ class Trainer:
         self._save_checkpoint()
 
     def _save_checkpoint(self) -> None:
-        self.progress.wall_seconds = self.wall_seconds()
+        self.progress.wall_seconds, self.progress.cpu_seconds = self.attempt.wall(), self.attempt.cpu()
         state = {
             "progress": vars(self.progress),
             "model": self.model.state_dict(),
@@ -273,7 +287,8 @@ class Trainer:
             check_fits(state["best_model"], self.model.state_dict(), "best_model")
         check_fits({"rng": state["rng"]}, {"rng": torch.get_rng_state()}, "rng")
         self.optimizer.load_state_dict(state["optimizer"])  # checks its groups before changing anything
-        self.progress, self.earlier_seconds = progress, progress.wall_seconds
+        self.progress = progress
+        self.attempt.earlier_wall, self.attempt.earlier_cpu = progress.wall_seconds, progress.cpu_seconds
         self.model.load_state_dict(state["model"])
         self.best_state = state["best_model"]
         torch.set_rng_state(state["rng"])
