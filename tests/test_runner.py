@@ -66,6 +66,7 @@ def test_ner_feature_ensemble_writes_a_complete_record(overrides):
     # where the time went: dev scored twice during training, inside the cell's whole wall time
     assert 0 < result["eval_seconds"] and len(result["history"]) == 2
     assert result["wall_seconds"] > result["train_seconds"] + result["eval_seconds"] + result["feature_seconds"]
+    assert 0 < result["cpu_seconds"] < result["wall_seconds"] * os.cpu_count()
     assert sum(result["scalar_mix"]["weights"]) == pytest.approx(1.0, abs=1e-5)
     assert not (folder / "checkpoint.pt").exists()
     # The metric is recomputed here from the predictions file alone, with seqeval directly.
