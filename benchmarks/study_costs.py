@@ -83,7 +83,7 @@ def spent(folder: Path) -> None:
     parts: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
     cached: dict[str, float] = {}
     resumed_early = 0
-    cpu = [0, 0.0, 0.0]  # cells that recorded their CPU time, its sum, their wall time
+    cpu_cells, cpu_seconds, cpu_walls = 0, 0.0, 0.0  # the cells that recorded their CPU time
     for path in sorted(folder.glob("**/result.json")):
         result = json.loads(path.read_text(encoding="utf-8"))
         key = (result["task"], result["strategy"])
@@ -92,7 +92,8 @@ def spent(folder: Path) -> None:
         resumed_early += counted > result["wall_seconds"]
         walls[key][(result["train_size"], result["seed"])] = max(result["wall_seconds"], counted)
         if "cpu_seconds" in result:
-            cpu = [cpu[0] + 1, cpu[1] + result["cpu_seconds"], cpu[2] + result["wall_seconds"]]
+            cpu_cells, cpu_seconds, cpu_walls = (cpu_cells + 1, cpu_seconds + result["cpu_seconds"],
+                                                 cpu_walls + result["wall_seconds"])
         for part in PARTS:
             parts[key][part] += result[part]
         cached |= {cost["key"]: cost["seconds"] or 0.0 for cost in result["feature_cost"] if not cost["computed_here"]}
@@ -112,9 +113,9 @@ def spent(folder: Path) -> None:
     print(f"\n{sum(map(len, walls.values()))} cells, {whole / 3600:.1f} worker-hours "
           f"({', '.join(f'{s} {t / 3600:.1f}' for s, t in sorted(by_strategy.items()))}); features read from "
           f"the cache: {len(cached)} files, {sum(cached.values()) / 60:.1f} min when computed")
-    if cpu[0]:
-        print(f"{cpu[0]} cells recorded their CPU time: {cpu[1] / 3600:.2f} CPU-hours in "
-              f"{cpu[2] / 3600:.2f} worker-hours")
+    if cpu_cells:
+        print(f"{cpu_cells} cells recorded their CPU time: {cpu_seconds / 3600:.2f} CPU-hours in "
+              f"{cpu_walls / 3600:.2f} worker-hours")
     if resumed_early:
         print(f"{resumed_early} cells resumed before wall_seconds counted earlier attempts: each counts its updates, "
               "dev scoring and features only (a lower bound)")

@@ -44,11 +44,11 @@ class LiveLayers(nn.Module):
     def forward(self, texts: Sequence[Tokens]) -> tuple[list[torch.Tensor], torch.Tensor]:
         if self.training:
             return self.encoder(texts)
-        slots = {tuple(text): None for text in texts}
+        slots: dict[Tokens, int] = {}  # each distinct text -> its row in the encoder's batch
+        for text in texts:
+            slots.setdefault(tuple(text), len(slots))
         if len(slots) == len(texts):
             return self.encoder(texts)
-        for slot, text in enumerate(slots):
-            slots[text] = slot
         layers, mask = self.encoder(list(slots))
         index = torch.tensor([slots[tuple(text)] for text in texts], device=mask.device)
         return [layer.index_select(0, index) for layer in layers], mask.index_select(0, index)
