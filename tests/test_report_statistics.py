@@ -270,6 +270,15 @@ def test_feature_costs_are_one_off_and_amortised_whatever_the_run_order(tmp_path
             == (tmp_path / "report" / "comparison.csv").read_bytes())
 
 
+def test_the_text_names_the_resample_count_the_intervals_used(tmp_path):
+    planted_study(tmp_path / "runs")
+    report_of(tmp_path / "runs", tmp_path / "default")
+    report_of(tmp_path / "runs", tmp_path / "more", resamples=12_000)
+    assert "(5,000 resamples)" in (tmp_path / "default" / "comparison.md").read_text()
+    more = (tmp_path / "more" / "comparison.md").read_text()
+    assert "(12,000 resamples)" in more and "5,000" not in more
+
+
 def test_a_pair_that_differs_is_left_out_and_named(tmp_path):
     planted_study(tmp_path / "runs")
     result_file = tmp_path / "runs" / "sst5" / "finetune" / "fixture" / "n1000" / "seed2" / "result.json"

@@ -56,7 +56,7 @@ def build_report(run_dirs: list[Path], out_dir: Path, references: bool = True,
     texts = {
         "comparison.md": render.markdown(rows, found, layer_table, len(runs), len(left_out), published,
                                          [(caption, path.relative_to(out_dir).as_posix()) for caption, path in drawn],
-                                         selections),
+                                         selections, resamples),
         "comparison.csv": render.csv_text(rows),
         "intervals.csv": render.intervals_csv(rows),
         "comparison.tex": render.latex(rows, with_setting=select_on_dev),

@@ -24,23 +24,28 @@ from .references import PublishedFigure
 from .select import Selection
 from .table import BASELINE, MIN_SEEDS_FOR_VERDICT, SIGNIFICANCE_LEVEL, Comparison, Row, SideSummary
 
-STATISTICS_RULE = (
-    f"**Δ and its {LEVEL} interval.** Δ = strategy − {BASELINE}, the mean over the seeds both ran of their "
-    "paired test-score differences. The interval is a paired bootstrap over seeds and test units "
-    f"({RESAMPLES:,d} resamples): each resample draws the paired seeds with replacement and the test set's units "
-    "with replacement (sentences for tagging, examples for classification, pairs for sentence pairs, whole "
-    "articles for span QA), the same draw of units for every seed and both arms, and recomputes each metric on "
-    "the drawn units (entity F1 from the drawn sentences' entity counts, never a mean of per-sentence F1). "
-    "p is the interval inverted (the smallest two-sided level at which it would reach 0). "
-    f"**Multiple comparisons:** the p-values of all comparisons in this report with at least "
-    f"{MIN_SEEDS_FOR_VERDICT} paired seeds are adjusted by Holm's method (with one seed the interval covers the "
-    "test set's sampling only, and there is no verdict); "
-    f"the verdict names a winner only when the adjusted p < {SIGNIFICANCE_LEVEL}, and reads *not resolved* "
-    "otherwise (*only before Holm* when the unadjusted interval excludes 0); *borderline* marks a verdict within "
-    "two Monte Carlo errors of the level, which more resamples would settle. Not resolved means the data cannot "
-    "tell the strategies apart, not that they are equal: the interval shows how large a difference is still "
-    "possible. With few seeds the seed level of the bootstrap is coarse and somewhat narrow."
-)
+
+def statistics_rule(resamples: int) -> str:
+    """How Δ, its interval and the verdict are made, naming the resample count the report used."""
+    return (
+        f"**Δ and its {LEVEL} interval.** Δ = strategy − {BASELINE}, the mean over the seeds both ran of their "
+        "paired test-score differences. The interval is a paired bootstrap over seeds and test units "
+        f"({resamples:,d} resamples): each resample draws the paired seeds with replacement and the test set's "
+        "units with replacement (sentences for tagging, examples for classification, pairs for sentence pairs, whole "
+        "articles for span QA), the same draw of units for every seed and both arms, and recomputes each metric on "
+        "the drawn units (entity F1 from the drawn sentences' entity counts, never a mean of per-sentence F1). "
+        "p is the interval inverted (the smallest two-sided level at which it would reach 0). "
+        f"**Multiple comparisons:** the p-values of all comparisons in this report with at least "
+        f"{MIN_SEEDS_FOR_VERDICT} paired seeds are adjusted by Holm's method (with one seed the interval covers the "
+        "test set's sampling only, and there is no verdict); "
+        f"the verdict names a winner only when the adjusted p < {SIGNIFICANCE_LEVEL}, and reads *not resolved* "
+        "otherwise (*only before Holm* when the unadjusted interval excludes 0); *borderline* marks a verdict within "
+        "two Monte Carlo errors of the level, which more resamples would settle. Not resolved means the data cannot "
+        "tell the strategies apart, not that they are equal: the interval shows how large a difference is still "
+        "possible. With few seeds the seed level of the bootstrap is coarse and somewhat narrow."
+    )
+
+
 PAIRS_RULE = (
     "**Pairs.** The runs of one seed are compared only when they trained on the same subset of the same data "
     "(digests of the examples), with the same head, trainer budget (epochs, update floor and cap, evaluation "
@@ -159,13 +164,14 @@ def _md_line(cells) -> str:
 
 def markdown(rows: list[Row], crossovers: dict[tuple, Crossover], layer_table: list[str], n_runs: int,
              n_left_out: int, published: list[PublishedFigure] | None, figures: list[tuple[str, str]],
-             selections: list[Selection] | None = None) -> str:
+             selections: list[Selection] | None = None, resamples: int = RESAMPLES) -> str:
     """The whole comparison.md; `layer_table` holds the probe section's lines (probes.py), `figures`
-    (caption, path relative to the report folder); `selections` is given with --select-on-dev."""
+    (caption, path relative to the report folder); `selections` is given with --select-on-dev; `resamples`
+    is the bootstrap's resample count, which the text states."""
     layout = Layout.of(rows, with_setting=selections is not None)
     header = [name for name, _ in columns(layout)]
     lines = [
-        *_markdown_intro(n_runs, n_left_out, selections),
+        *_markdown_intro(n_runs, n_left_out, selections, resamples),
         *_markdown_headline(rows),
         "## Measured results",
         "",
@@ -192,7 +198,7 @@ def markdown(rows: list[Row], crossovers: dict[tuple, Crossover], layer_table: l
     return "\n".join(lines)
 
 
-def _markdown_intro(n_runs: int, n_left_out: int, selections: list[Selection] | None) -> list[str]:
+def _markdown_intro(n_runs: int, n_left_out: int, selections: list[Selection] | None, resamples: int) -> list[str]:
     compared = "" if selections is None else (
         f" (the chosen settings, out of {sum(c.n for s in selections for c in s.candidates)} runs compared on dev)")
     return [
@@ -207,7 +213,7 @@ def _markdown_intro(n_runs: int, n_left_out: int, selections: list[Selection] | 
         "e.g. out of domain) get a column each (the main metric, mean over seeds), and their Δ with its interval "
         "in *Every metric of the task* (descriptive, not adjusted).",
         "",
-        STATISTICS_RULE,
+        statistics_rule(resamples),
         "",
         PAIRS_RULE,
         "",
