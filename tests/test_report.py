@@ -464,3 +464,31 @@ def test_the_classes_that_move_most_are_listed_per_comparison(tmp_path):
     assert report.rows[0].side("finetune").class_f1 == {"LOC": 67.5, "MISC": 54.5, "ORG": 62.5, "PER": 82.0}
     md = (tmp_path / "report" / "comparison.md").read_text()
     assert "- ner (conll2003, fixture, n=100) finetune: LOC -4.00, MISC +3.00, ORG +1.00" in md
+
+
+def test_runs_stopped_while_still_improving_are_counted_and_listed(tmp_path):
+    root = tmp_path / "outputs"
+
+    def history(best_step: int) -> dict:
+        steps = [100, 200, 300]
+        return {"best_step": best_step, "history": [{"step": step, "dev": step / 1000} for step in steps]}
+
+    for seed, best_step in ((1, 300), (2, 200)):  # seed 1 was still improving at its last evaluation
+        write(run_dir(root, "ner", "finetune", 100, seed) / "result.json",
+              {**result("ner", "finetune", 100, seed, 82.0, 83.0, 30.0), **history(best_step)})
+        write(run_dir(root, "ner", "feature_ensemble", 100, seed) / "result.json",
+              {**result("ner", "feature_ensemble", 100, seed, 80.0, 81.0, 10.0), **history(200)})
+    write(run_dir(root, "ner", "two_stage", 100, 1) / "result.json",  # no history recorded: never counted
+          result("ner", "two_stage", 100, 1, 81.0, 81.0, 20.0))
+    (row,) = build_report([root], tmp_path / "report").rows
+    assert [row.side(name).still_improving for name in ("feature_ensemble", "finetune", "two_stage")] == [0, 1, 0]
+    md = (tmp_path / "report" / "comparison.md").read_text()
+    section = md.split("## Runs stopped while still improving")[1].split("\n## ")[0]
+    assert "1 of the 5 runs had their best dev score at their last evaluation" in section
+    assert [line for line in section.splitlines() if line.startswith("- ")] == [
+        "- ner (conll2003, fixture, n=100) finetune: 1 of 2 runs"]
+
+
+def test_no_still_improving_section_when_every_run_stopped_early(runs, tmp_path):
+    build(runs[0], tmp_path / "report")
+    assert "## Runs stopped while still improving" not in (tmp_path / "report" / "comparison.md").read_text()

@@ -82,6 +82,7 @@ class RunResult:
     test_predictions: str | None = None  # the test predictions file, relative to the run's folder
     extra_tests: dict[str, ExtraTestResult] = field(default_factory=dict, compare=False, repr=False)
     class_f1: dict[str, float] = field(default_factory=dict, compare=False, repr=False)  # test F1 per class/type
+    best_at_last_eval: bool | None = None  # dev was still improving when training stopped; None: no history
 
     @property
     def cell(self) -> tuple[str, str, str, int, int]:
@@ -162,7 +163,16 @@ def load_result(path: Path) -> RunResult:
         test_predictions=(data.get("predictions") or {}).get("test"),
         extra_tests=_extra_tests(data.get("extra_test"), fields["metric"]),
         class_f1=_class_f1(data.get("metrics")),
+        best_at_last_eval=_best_at_last_eval(data.get("history"), data.get("best_step")),
     )
+
+
+def _best_at_last_eval(history, best_step) -> bool | None:
+    """Whether the run's best dev score came at its last evaluation: training stopped while still improving,
+    so the run is limited by its budget, not converged. None where the result records no history."""
+    if not (isinstance(history, list) and history and isinstance(history[-1], dict) and _is_int(best_step)):
+        return None
+    return history[-1].get("step") == best_step
 
 
 def _class_f1(metrics) -> dict[str, float]:

@@ -186,6 +186,7 @@ def markdown(rows: list[Row], crossovers: dict[tuple, Crossover], layer_table: l
         *_markdown_class_movers(rows),
         *layer_table,
         *_markdown_without_interval(rows),
+        *_markdown_still_improving(rows),
     ]
     if selections is not None:
         lines += _markdown_selections(selections)
@@ -329,6 +330,22 @@ def _markdown_class_movers(rows: list[Row]) -> list[str]:
     return ["## Classes that move most", "",
             f"Per comparison, the {MOVERS} classes, entity types or tags whose test F1 (mean over seeds) differs "
             f"most from {BASELINE}'s: descriptive, without intervals.", "", *lines, ""]
+
+
+def _markdown_still_improving(rows: list[Row]) -> list[str]:
+    """The rows whose runs stopped with dev still improving: their comparison is one at the trainer's budget,
+    not between converged models."""
+    limited = [(row, strategy, side) for row in rows for strategy, side in row.sides.items() if side.still_improving]
+    if not limited:
+        return []
+    runs = sum(side.still_improving for _, _, side in limited)
+    total = sum(side.n for row in rows for side in row.sides.values())
+    return ["## Runs stopped while still improving", "",
+            f"{runs} of the {total} runs had their best dev score at their last evaluation: the budget "
+            "(epochs, update cap or floor), not early stopping, ended them, and more training might have moved "
+            "their scores. A comparison that involves them holds at this budget, not at convergence.", "",
+            *(f"- {row.task} ({row.dataset}, {row.model}, n={row.train_size}) {strategy}: "
+              f"{side.still_improving} of {side.n} runs" for row, strategy, side in limited), ""]
 
 
 def _markdown_without_interval(rows: list[Row]) -> list[str]:

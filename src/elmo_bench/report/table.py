@@ -47,6 +47,7 @@ class SideSummary:
     test_by_seed: dict[int, float]
     setting: str | None  # the setting chosen on dev (--select-on-dev), "" when only one was run; else None
     extra_tests: dict[str, tuple[float, int]] = field(default_factory=dict)  # name -> (mean score, seeds)
+    still_improving: int = 0  # seeds whose best dev came at their last evaluation (stopped by the budget)
     class_f1: dict[str, float] = field(default_factory=dict)  # class or entity type -> mean test F1 over seeds
 
     @property
@@ -170,6 +171,7 @@ def summarise(runs: list[RunResult], amortised: dict) -> SideSummary:
         feature_seconds_amortised=float(np.mean([amortised[run.path] for run in runs])),
         trainable_params=float(np.mean([run.trainable_params for run in runs])),
         test_by_seed={run.seed: run.test for run in runs},
+        still_improving=sum(bool(run.best_at_last_eval) for run in runs),
         setting=runs[0].setting,  # selection keeps one setting per side, so every run has the same
         extra_tests={name: (float(np.mean(scores)), len(scores))
                      for name, scores in sorted(_extra_scores(runs).items())},
