@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from elmo_bench.cli import setup
 from elmo_bench.config import PROJECT_ROOT, typed
@@ -275,3 +276,22 @@ def test_tuning_sweep_puts_each_setting_in_its_own_folder():
     assert tuned.output_dir == "outputs/tune/lr0.001-encoder0.3"
     assert cfg.hydra.sweep.dir == "outputs/tune" and cfg.hydra.callbacks.report.select_on_dev is True
     assert cfg.hydra.sweeper.params["trainer.lr"] == "3e-4,1e-3,3e-3"
+
+
+def test_convergence_run_differs_from_the_study_in_budget_only(tmp_path):
+    """study_converge's cells are study_cpu's twins: same recipe, longer budget, patience deciding the end."""
+    setup()
+    with initialize_config_dir(str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        cells = {experiment: OmegaConf.to_container(compose("config", [
+            f"+experiment={experiment}", "task=ner", "strategy=finetune", "data.train_size=1000"]))
+            for experiment in ("study_cpu", "study_converge")}
+        params = compose("config", ["+experiment=study_converge"], return_hydra_config=True).hydra.sweeper.params
+    capped, converging = cells["study_cpu"], cells["study_converge"]
+    assert (capped["trainer"]["max_steps"], converging["trainer"]["max_steps"]) == (1500, 6000)
+    assert (capped["trainer"]["max_epochs"], converging["trainer"]["max_epochs"]) == (30, 1000)
+    assert converging["output_dir"] == "outputs/study_converge"
+    for cell in (capped, converging):
+        del cell["output_dir"], cell["trainer"]["max_steps"], cell["trainer"]["max_epochs"]
+    assert capped == converging
+    assert set(params.task.split(",")) == set(TASKS) - {"squad"}
+    assert params["data.train_size"] == "5000,1000,100" and params.seed == "1,2,3"
