@@ -1,0 +1,85 @@
+"""What a longer budget changed: the cells of a capped study beside the same cells run until patience ended them.
+
+    python scripts/compare_budgets.py results/study_cpu results/study_converge
+
+For each task x size x strategy both folders hold, over the seeds both hold: the mean test score under each
+budget, the mean updates, and how many runs early stopping ended (the rest hit a cap). A second table puts the
+strategies' mean gap to feature_ensemble under each budget side by side. Descriptive only: the intervals and
+tests come from `elmo-bench-report` on each folder.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+from statistics import mean
+
+Cell = tuple[str, int, str]  # task, training size, strategy
+
+
+def load_runs(folder: Path) -> dict[tuple[Cell, int], dict]:
+    """Every finished run under `folder`, by (task, size, strategy) and seed."""
+    runs = {}
+    for path in sorted(folder.glob("**/result.json")):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        runs[(result["task"], result["train_size"], result["strategy"]), result["seed"]] = result
+    return runs
+
+
+def ended_by_patience(result: dict) -> bool:
+    """Whether early stopping ended the run: its last stage scored dev `patience` times after the best step."""
+    patience = result["config"]["trainer"]["patience"]
+    history = result["history"]
+    last_stage = [entry for entry in history if entry["stage"] == history[-1]["stage"]]
+    return sum(entry["step"] > result["best_step"] for entry in last_stage) >= patience
+
+
+def paired(short: dict, long: dict) -> dict[Cell, list[tuple[dict, dict]]]:
+    """The runs of each cell that both budgets hold, seed by seed."""
+    pairs = defaultdict(list)
+    for (cell, seed), result in sorted(long.items()):
+        if (cell, seed) in short:
+            pairs[cell].append((short[cell, seed], result))
+    return dict(pairs)
+
+
+def budget_rows(pairs: dict[Cell, list[tuple[dict, dict]]]) -> list[str]:
+    rows = ["| task | n | strategy | seeds | test, capped | test, longer | change | updates | ended by patience |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for (task, size, strategy), runs in sorted(pairs.items()):
+        short_test, long_test = mean(s["test"] for s, _ in runs), mean(l["test"] for _, l in runs)
+        updates = f"{mean(s['steps'] for s, _ in runs):,.0f} → {mean(l['steps'] for _, l in runs):,.0f}"
+        stopped = f"{sum(ended_by_patience(s) for s, _ in runs)} → {sum(ended_by_patience(l) for _, l in runs)}"
+        rows.append(f"| {task} | {size:,d} | {strategy} | {len(runs)} | {short_test:.2f} | {long_test:.2f} "
+                    f"| {long_test - short_test:+.2f} | {updates} | {stopped} of {len(runs)} |")
+    return rows
+
+
+def gap_rows(pairs: dict[Cell, list[tuple[dict, dict]]]) -> list[str]:
+    """Each strategy's mean test gap to feature_ensemble, over the seeds all four runs share."""
+    rows = ["| task | n | strategy | seeds | gap, capped | gap, longer |", "|---|---|---|---|---|---|"]
+    for (task, size, strategy), runs in sorted(pairs.items()):
+        baseline = {s["seed"]: (s, l) for s, l in pairs.get((task, size, "feature_ensemble"), [])}
+        shared = [(s, l, *baseline[s["seed"]]) for s, l in runs if s["seed"] in baseline]
+        if strategy == "feature_ensemble" or not shared:
+            continue
+        short_gap = mean(s["test"] - base_s["test"] for s, _, base_s, _ in shared)
+        long_gap = mean(l["test"] - base_l["test"] for _, l, _, base_l in shared)
+        rows.append(f"| {task} | {size:,d} | {strategy} | {len(shared)} | {short_gap:+.2f} | {long_gap:+.2f} |")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("capped", type=Path, help="the study's folder of runs under the shorter budget")
+    parser.add_argument("longer", type=Path, help="the same cells under the longer budget")
+    args = parser.parse_args()
+    pairs = paired(load_runs(args.capped), load_runs(args.longer))
+    if not pairs:
+        raise SystemExit(f"no run of {args.longer} has a twin (task, size, strategy, seed) in {args.capped}")
+    print("\n".join(budget_rows(pairs) + [""] + gap_rows(pairs)))
+
+
+if __name__ == "__main__":
+    main()
