@@ -36,11 +36,15 @@ def ended_by_patience(result: dict) -> bool:
 
 
 def paired(short: dict, long: dict) -> dict[Cell, list[tuple[dict, dict]]]:
-    """The runs of each cell that both budgets hold, seed by seed."""
+    """The runs of each cell that both budgets hold, seed by seed; twins must have trained on the same subset."""
     pairs = defaultdict(list)
     for (cell, seed), result in sorted(long.items()):
         if (cell, seed) in short:
-            pairs[cell].append((short[cell, seed], result))
+            twin = short[cell, seed]
+            if twin.get("train_subset_digest") != result.get("train_subset_digest"):
+                raise SystemExit(f"{'/'.join(map(str, cell))} seed {seed}: the two budgets trained on different "
+                                 "subsets (train_subset_digest differs); these are not twins")
+            pairs[cell].append((twin, result))
     return dict(pairs)
 
 

@@ -14,13 +14,14 @@ sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
 import compare_budgets  # noqa: E402
 
 
-def write_run(root: Path, strategy: str, seed: int, test: float, evaluations: list[int], best_step: int) -> None:
+def write_run(root: Path, strategy: str, seed: int, test: float, evaluations: list[int], best_step: int,
+              subset: str = "same") -> None:
     """A result.json with what the script reads; dev is scored at `evaluations` (steps), patience 2."""
     folder = root / "ner" / strategy / "cpu-small" / "n1000" / f"seed{seed}"
     folder.mkdir(parents=True)
     result = {"task": "ner", "train_size": 1000, "strategy": strategy, "seed": seed, "test": test,
-              "steps": evaluations[-1], "best_step": best_step, "config": {"trainer": {"patience": 2}},
-              "history": [{"stage": "frozen", "step": step} for step in evaluations]}
+              "steps": evaluations[-1], "best_step": best_step, "train_subset_digest": subset,
+              "config": {"trainer": {"patience": 2}}, "history": [{"stage": "frozen", "step": step} for step in evaluations]}
     (folder / "result.json").write_text(json.dumps(result))
 
 
@@ -47,4 +48,12 @@ def test_no_shared_run_is_an_error_naming_both_folders(tmp_path, monkeypatch):
     write_run(tmp_path / "longer", "finetune", 2, 70.0, [100], best_step=100)
     monkeypatch.setattr(sys, "argv", ["compare_budgets.py", str(tmp_path / "capped"), str(tmp_path / "longer")])
     with pytest.raises(SystemExit, match="no run of .*longer has a twin .* in .*capped"):
+        compare_budgets.main()
+
+
+def test_twins_on_different_subsets_are_refused(tmp_path, monkeypatch):
+    write_run(tmp_path / "capped", "finetune", 1, 70.0, [100], best_step=100)
+    write_run(tmp_path / "longer", "finetune", 1, 70.0, [100], best_step=100, subset="other")
+    monkeypatch.setattr(sys, "argv", ["compare_budgets.py", str(tmp_path / "capped"), str(tmp_path / "longer")])
+    with pytest.raises(SystemExit, match="ner/1000/finetune seed 1: the two budgets trained on different subsets"):
         compare_budgets.main()
