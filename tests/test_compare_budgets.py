@@ -21,7 +21,8 @@ def write_run(root: Path, strategy: str, seed: int, test: float, evaluations: li
     folder.mkdir(parents=True)
     result = {"task": "ner", "train_size": 1000, "strategy": strategy, "seed": seed, "test": test,
               "steps": evaluations[-1], "best_step": best_step, "train_subset_digest": subset,
-              "config": {"trainer": {"patience": 2}}, "history": [{"stage": "frozen", "step": step} for step in evaluations]}
+              "config": {"trainer": {"patience": 2}},
+              "history": [{"stage": "frozen", "step": step} for step in evaluations]}
     (folder / "result.json").write_text(json.dumps(result))
 
 
