@@ -3,7 +3,8 @@
     python scripts/compare_budgets.py results/study_cpu results/study_converge
 
 For each task x size x strategy both folders hold, over the seeds both hold: the mean test score under each
-budget, the mean updates, and how many runs early stopping ended (the rest hit a cap). A second table puts the
+budget, the mean updates, how many runs early stopping ended (the rest hit a cap) and the most dev points a run
+still gained over its last third (a run a cap ended on a plateau gained little). A second table puts the
 strategies' mean gap to feature_ensemble under each budget side by side. Descriptive only: the intervals and
 tests come from `elmo-bench-report` on each folder.
 """
@@ -35,6 +36,14 @@ def ended_by_patience(result: dict) -> bool:
     return sum(entry["step"] > result["best_step"] for entry in last_stage) >= patience
 
 
+def late_dev_gain(result: dict) -> float:
+    """Dev points gained over the last third of training: the last evaluation's score minus that of the last
+    evaluation at or before two thirds of the updates (0 when there is none)."""
+    history = result["history"]
+    earlier = [entry["dev"] for entry in history if entry["step"] <= 2 * result["steps"] / 3]
+    return 100 * (history[-1]["dev"] - earlier[-1]) if earlier else 0.0
+
+
 def paired(short: dict, long: dict) -> dict[Cell, list[tuple[dict, dict]]]:
     """The runs of each cell that both budgets hold, seed by seed; twins must have trained on the same subset."""
     pairs = defaultdict(list)
@@ -49,14 +58,15 @@ def paired(short: dict, long: dict) -> dict[Cell, list[tuple[dict, dict]]]:
 
 
 def budget_rows(pairs: dict[Cell, list[tuple[dict, dict]]]) -> list[str]:
-    rows = ["| task | n | strategy | seeds | test, capped | test, longer | change | updates | ended by patience |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| task | n | strategy | seeds | test, capped | test, longer | change | updates | ended by patience "
+            "| most dev gained in the last third |", "|---|---|---|---|---|---|---|---|---|---|"]
     for (task, size, strategy), runs in sorted(pairs.items()):
         short_test, long_test = mean(s["test"] for s, _ in runs), mean(l["test"] for _, l in runs)
         updates = f"{mean(s['steps'] for s, _ in runs):,.0f} → {mean(l['steps'] for _, l in runs):,.0f}"
         stopped = f"{sum(ended_by_patience(s) for s, _ in runs)} → {sum(ended_by_patience(l) for _, l in runs)}"
+        late = f"{max(late_dev_gain(s) for s, _ in runs):+.2f} → {max(late_dev_gain(l) for _, l in runs):+.2f}"
         rows.append(f"| {task} | {size:,d} | {strategy} | {len(runs)} | {short_test:.2f} | {long_test:.2f} "
-                    f"| {long_test - short_test:+.2f} | {updates} | {stopped} of {len(runs)} |")
+                    f"| {long_test - short_test:+.2f} | {updates} | {stopped} of {len(runs)} | {late} |")
     return rows
 
 

@@ -16,13 +16,15 @@ import compare_budgets  # noqa: E402
 
 def write_run(root: Path, strategy: str, seed: int, test: float, evaluations: list[int], best_step: int,
               subset: str = "same") -> None:
-    """A result.json with what the script reads; dev is scored at `evaluations` (steps), patience 2."""
+    """A result.json with what the script reads; dev is scored at `evaluations` (steps), patience 2, and rises
+    by 0.01 (1 point) an evaluation up to the best step, then stays."""
     folder = root / "ner" / strategy / "cpu-small" / "n1000" / f"seed{seed}"
     folder.mkdir(parents=True)
     result = {"task": "ner", "train_size": 1000, "strategy": strategy, "seed": seed, "test": test,
               "steps": evaluations[-1], "best_step": best_step, "train_subset_digest": subset,
               "config": {"trainer": {"patience": 2}},
-              "history": [{"stage": "frozen", "step": step} for step in evaluations]}
+              "history": [{"stage": "frozen", "step": step, "dev": 0.51 + 0.01 * min(i, evaluations.index(best_step))}
+                          for i, step in enumerate(evaluations)]}
     (folder / "result.json").write_text(json.dumps(result))
 
 
@@ -38,8 +40,11 @@ def test_longer_budget_is_compared_seed_by_seed(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["compare_budgets.py", str(capped), str(longer)])
     compare_budgets.main()
     lines = capsys.readouterr().out.splitlines()
-    assert "| ner | 1,000 | feature_ensemble | 2 | 71.00 | 74.50 | +3.50 | 200 → 450 | 0 → 1 of 2 |" in lines
-    assert "| ner | 1,000 | finetune | 1 | 71.00 | 78.00 | +7.00 | 200 → 400 | 0 → 1 of 1 |" in lines
+    # Last third: capped runs gain their last point (100 -> 200); seed 1's longer run is flat after step 300 of 500,
+    # seed 2's (400 updates) gains from step 200 to 400; finetune's (best at 200 of 400) is flat from 200.
+    assert ("| ner | 1,000 | feature_ensemble | 2 | 71.00 | 74.50 | +3.50 | 200 → 450 | 0 → 1 of 2 "
+            "| +1.00 → +1.00 |") in lines
+    assert "| ner | 1,000 | finetune | 1 | 71.00 | 78.00 | +7.00 | 200 → 400 | 0 → 1 of 1 | +1.00 → +0.00 |" in lines
     assert "| ner | 1,000 | finetune | 1 | +1.00 | +4.00 |" in lines  # seed 1: 71-70 capped, 78-74 longer
     assert not any("| 3 |" in line or "90.00" in line for line in lines)
 
