@@ -74,9 +74,11 @@ def gap_rows(pairs: dict[Cell, list[tuple[dict, dict]]]) -> list[str]:
     """Each strategy's mean test gap to feature_ensemble, over the seeds all four runs share."""
     rows = ["| task | n | strategy | seeds | gap, capped | gap, longer |", "|---|---|---|---|---|---|"]
     for (task, size, strategy), runs in sorted(pairs.items()):
+        if strategy == "feature_ensemble":
+            continue
         baseline = {s["seed"]: (s, l) for s, l in pairs.get((task, size, "feature_ensemble"), [])}
         shared = [(s, l, *baseline[s["seed"]]) for s, l in runs if s["seed"] in baseline]
-        if strategy == "feature_ensemble" or not shared:
+        if not shared:
             continue
         short_gap = mean(s["test"] - base_s["test"] for s, _, base_s, _ in shared)
         long_gap = mean(l["test"] - base_l["test"] for _, l, _, base_l in shared)
