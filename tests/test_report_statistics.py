@@ -270,6 +270,63 @@ def test_feature_costs_are_one_off_and_amortised_whatever_the_run_order(tmp_path
             == (tmp_path / "report" / "comparison.csv").read_bytes())
 
 
+def time_reference_workload(root: Path, strategy: str, size: int, seconds: float) -> None:
+    """Record in every seed's result.json that the run timed the reference workload at `seconds`."""
+    for result_file in (root / "sst5" / strategy / "fixture" / f"n{size}").glob("seed*/result.json"):
+        speed = {"workload": "lstm", "device": "cpu", "threads": 1, "seconds": [seconds * 0.9, seconds * 1.1]}
+        result_file.write_text(json.dumps(json.loads(result_file.read_text()) | {"host_speed": speed}))
+
+
+def test_cost_ratios_are_levelled_when_the_runs_met_hosts_of_different_speed(tmp_path):
+    """At n=100 finetune's runs timed the workload 3x slower than feature_ensemble's: each run's seconds are
+    divided by its timing. At n=1000 the timings are 1.1x apart, within the tolerance: raw seconds stand."""
+    planted_study(tmp_path / "runs")
+    for strategy, seconds_100, seconds_1000 in (("feature_ensemble", 0.1, 0.1), ("finetune", 0.3, 0.11)):
+        time_reference_workload(tmp_path / "runs", strategy, 100, seconds_100)
+        time_reference_workload(tmp_path / "runs", strategy, 1000, seconds_1000)
+    report = report_of(tmp_path / "runs", tmp_path / "report")
+    small, large = (row.comparison("finetune") for row in report.rows)
+    # feature_ensemble: 10 s training + 8 s one-off features; finetune: 40 s training.
+    assert small.seconds_ratio == pytest.approx(40 / 18) and large.seconds_ratio == pytest.approx(40 / 18)
+    assert small.host_adjusted_ratio == pytest.approx((40 / 0.3) / (18 / 0.1)) and small.host_factor == pytest.approx(3)
+    assert large.host_adjusted_ratio is None and large.cost_ratio == large.seconds_ratio and large.host_factor == 1
+    md = (tmp_path / "report" / "comparison.md").read_text()
+    assert "| 3 | 2.22× (0.74× host-adjusted) | 1.00× |" in md and "| 3 | 2.22× | 1.00× |" in md
+    assert "*host-adjusted*: each run timed a fixed reference workload" in md
+    # Levelled, finetune is the cheaper arm at n=100, and the headline picks it as the cheapest not shown worse.
+    headline = next(line for line in md.split("## Headline")[1].splitlines() if line.startswith("| sst5"))
+    small_cell = [cell.strip() for cell in headline.strip("| ").split("|")][3]
+    assert small_cell == f"finetune {format_interval(small.main)}, 0.7× host-adjusted; none better"
+    lines = list(csv.DictReader(io.StringIO((tmp_path / "report" / "comparison.csv").read_text())))
+    assert [line["run_seconds_ratio_host_adjusted"] for line in lines] == ["", "0.7407", "", ""]
+
+
+def test_no_levelling_without_every_run_timing_the_same_workload(tmp_path):
+    planted_study(tmp_path / "runs")
+    time_reference_workload(tmp_path / "runs", "finetune", 100, 0.3)  # feature_ensemble's runs did not time it
+    for strategy, workload in (("feature_ensemble", "lstm"), ("finetune", "other")):
+        time_reference_workload(tmp_path / "runs", strategy, 1000, 0.1 if strategy == "feature_ensemble" else 0.3)
+        for result_file in (tmp_path / "runs" / "sst5" / strategy / "fixture" / "n1000").glob("seed*/result.json"):
+            result = json.loads(result_file.read_text())
+            result["host_speed"]["workload"] = workload
+            result_file.write_text(json.dumps(result))
+    report = report_of(tmp_path / "runs", tmp_path / "report")
+    assert [row.comparison("finetune").host_adjusted_ratio for row in report.rows] == [None, None]
+    assert "run_seconds_ratio_host_adjusted" not in (tmp_path / "report" / "comparison.csv").read_text()
+    assert "host-adjusted" not in (tmp_path / "report" / "comparison.md").read_text()
+
+
+def test_a_malformed_host_speed_leaves_the_run_out_and_says_why(tmp_path):
+    planted_study(tmp_path / "runs")
+    result_file = tmp_path / "runs" / "sst5" / "finetune" / "fixture" / "n100" / "seed1" / "result.json"
+    result_file.write_text(json.dumps(json.loads(result_file.read_text()) | {"host_speed": {"seconds": [0]}}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = build_report([tmp_path / "runs"], tmp_path / "report", references=False)
+    assert report.rows[0].side("finetune").n == 2
+    assert any("'host_speed'" in str(w.message) and str(result_file) in str(w.message) for w in caught)
+
+
 def test_the_text_names_the_resample_count_the_intervals_used(tmp_path):
     planted_study(tmp_path / "runs")
     report_of(tmp_path / "runs", tmp_path / "default")

@@ -13,6 +13,7 @@ import torch
 from seqeval.metrics import classification_report, f1_score
 from sklearn.metrics import f1_score as f1_score_tokens
 
+from elmo_bench import host_speed
 from elmo_bench.atomic import save_torch
 from elmo_bench.checkpoints import read_checkpoint
 from elmo_bench.config import ConfigError
@@ -67,6 +68,10 @@ def test_ner_feature_ensemble_writes_a_complete_record(overrides):
     assert 0 < result["eval_seconds"] and len(result["history"]) == 2
     assert result["wall_seconds"] > result["train_seconds"] + result["eval_seconds"] + result["feature_seconds"]
     assert 0 < result["cpu_seconds"] < result["wall_seconds"] * os.cpu_count()
+    # the host's speed at the cell's start and end, on the cell's own device and threads (for the report's cost)
+    speed = result["host_speed"]
+    assert (speed["workload"], speed["device"], speed["threads"]) == (host_speed.WORKLOAD, "cpu", result["threads"])
+    assert len(speed["seconds"]) == 2 and all(0 < seconds < result["wall_seconds"] for seconds in speed["seconds"])
     assert sum(result["scalar_mix"]["weights"]) == pytest.approx(1.0, abs=1e-5)
     assert not (folder / "checkpoint.pt").exists()
     # The metric is recomputed here from the predictions file alone, with seqeval directly.
@@ -302,3 +307,11 @@ def test_random_weights_ablation_is_its_own_cell(overrides):
     assert cell_dir(make_config([*args, "model.random_weights=true"])).parts[-3] == "fixture-random"
     assert random["train_subset_digest"] == trained["train_subset_digest"]
     assert random["metrics"] != trained["metrics"]
+
+
+def test_timing_the_host_leaves_the_runs_random_draws_alone():
+    torch.manual_seed(7)
+    expected = torch.rand(5)
+    torch.manual_seed(7)
+    assert host_speed.reference_seconds(torch.device("cpu")) > 0
+    assert torch.equal(torch.rand(5), expected)

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
+from . import host_speed
 from .atomic import save_torch, write_json, write_jsonl
 from .cell_lock import CellBusy, CellLock
 from .config import ConfigError, DataConfig, Device, RunConfig, size_tag
@@ -270,6 +271,7 @@ def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record
     device = resolve_device(config.trainer.device)
     check_precision(device, config.trainer.precision)  # before the features, which may take hours
     set_threads(config.trainer.threads)
+    host_seconds_at_start = host_speed.reference_seconds(device)
     cell = build(config, device)
     trainer = Trainer(cell.task, cell.model, cell.strategy, cell.groups, config.trainer, device, config.seed,
                       checkpoint, regularizer=lambda: config.inputs.mix_l2 * cell.embedder.mix_penalty(),
@@ -278,6 +280,7 @@ def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record
     metrics = evaluate(cell, config, device, folder)
     result = result_record(config, cell, progress, metrics, device, record)
     result["extra_test"] = evaluate_extra_tests(cell, config, device, folder)
+    result["host_speed"] = host_speed.record(device, host_seconds_at_start)
     if config.keep_encoder and tunes_encoder(cell):
         save_torch(folder / ENCODER_FILE, {name: tensor.cpu() for name, tensor in cell.encoder.state_dict().items()})
     # Everything the cell cost: features, training, dev scoring, the final predictions; a resumed cell adds its

@@ -58,7 +58,9 @@ def verdicts(row: Row) -> Verdicts | str:
     better = sorted((s for s, c in compared.items() if c.winner == s), key=lambda s: -compared[s].delta)
     worse = [s for s, c in compared.items() if c.winner == BASELINE]
     candidates = [BASELINE] + [s for s in compared if s not in worse]
-    cheapest = min(candidates, key=lambda strategy: row.sides[strategy].run_seconds)
+    # Seconds on the baseline's footing: a strategy whose runs met a slower host is not taken for a dearer one.
+    cheapest = min(candidates, key=lambda strategy: row.sides[strategy].run_seconds
+                   / (1.0 if strategy == BASELINE else compared[strategy].host_factor))
     return Verdicts(compared, better, worse, cheapest)
 
 
@@ -122,4 +124,6 @@ def _borderline(comparison: Comparison) -> str:
 
 
 def _times(comparison: Comparison) -> str:
-    return DASH if comparison.seconds_ratio is None else f"{comparison.seconds_ratio:.1f}×"
+    if comparison.cost_ratio is None:
+        return DASH
+    return f"{comparison.cost_ratio:.1f}×" + (" host-adjusted" if comparison.host_adjusted_ratio is not None else "")

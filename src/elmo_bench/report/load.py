@@ -57,6 +57,15 @@ class ExtraTestResult:
 
 
 @dataclass(frozen=True)
+class HostSpeed:
+    """The run's timing of the fixed reference workload (elmo_bench/host_speed.py): what ran, where, and its mean
+    seconds over the run's start and end."""
+
+    conditions: tuple[str, str, int]  # workload, device type, threads: timings compare only within equal ones
+    seconds: float
+
+
+@dataclass(frozen=True)
 class RunResult:
     """The fields of one complete result.json that the report uses."""
 
@@ -83,6 +92,7 @@ class RunResult:
     extra_tests: dict[str, ExtraTestResult] = field(default_factory=dict, compare=False, repr=False)
     class_f1: dict[str, float] = field(default_factory=dict, compare=False, repr=False)  # test F1 per class/type
     best_at_last_eval: bool | None = None  # dev was still improving when training stopped; None: no history
+    host_speed: HostSpeed | None = field(default=None, compare=False, repr=False)  # None: not recorded
 
     @property
     def cell(self) -> tuple[str, str, str, int, int]:
@@ -164,7 +174,21 @@ def load_result(path: Path) -> RunResult:
         extra_tests=_extra_tests(data.get("extra_test"), fields["metric"]),
         class_f1=_class_f1(data.get("metrics")),
         best_at_last_eval=_best_at_last_eval(data.get("history"), data.get("best_step")),
+        host_speed=_host_speed(data.get("host_speed")),
     )
+
+
+def _host_speed(entry) -> HostSpeed | None:
+    """The reference workload's timing, or None for a run from before it was recorded."""
+    if entry is None:
+        return None
+    fields = entry if isinstance(entry, dict) else {}
+    seconds = fields.get("seconds")
+    if not (_is_text(fields.get("workload")) and _is_text(fields.get("device")) and _is_int(fields.get("threads"))
+            and isinstance(seconds, list) and seconds and all(_is_number(s) and s > 0 for s in seconds)):
+        raise InvalidResult(f"corrupt: 'host_speed' is {entry!r}, expected {{'workload', 'device', 'threads', "
+                            "'seconds': [positive numbers]}")
+    return HostSpeed((fields["workload"], fields["device"], fields["threads"]), sum(seconds) / len(seconds))
 
 
 def _best_at_last_eval(history, best_step) -> bool | None:

@@ -22,7 +22,8 @@ from .formats import DASH, LEVEL, format_crossover, format_interval
 from .guide import decision_guide, headline
 from .references import PublishedFigure
 from .select import Selection
-from .table import BASELINE, MIN_SEEDS_FOR_VERDICT, SIGNIFICANCE_LEVEL, Comparison, Row, SideSummary
+from .table import (BASELINE, HOST_SPEED_TOLERANCE, MIN_SEEDS_FOR_VERDICT, SIGNIFICANCE_LEVEL, Comparison, Row,
+                    SideSummary)
 
 
 def statistics_rule(resamples: int) -> str:
@@ -58,6 +59,13 @@ COST_RULE = (
     "encoder's features the run used, one-off (what one run alone on a clean cache pays; recorded in each cache "
     "file, so it does not depend on which run came first) / amortised (that cost shared among all runs of this "
     "report that used the same features). The run s ratio compares training + one-off features."
+)
+HOST_SPEED_RULE = (
+    " *host-adjusted*: each run timed a fixed reference workload (an LSTM's forward and backward pass, "
+    "`elmo_bench/host_speed.py`) at its start and end on its own device and threads; where the runs of a "
+    f"comparison timed it more than {HOST_SPEED_TOLERANCE}× apart (a different or busier host), their seconds are "
+    "not comparable as they stand, and the ratio with each run's seconds divided by its own timing follows the raw "
+    "one. The headline and the decision guide use it."
 )
 SELECTION_RULE = (
     "**Settings chosen on dev** (`--select-on-dev`): each strategy ran several settings; per row and strategy "
@@ -141,7 +149,13 @@ def _comparison_cells(row: Row, strategy: str) -> list[str]:
         first = "(baseline)" if strategy == BASELINE else f"n/a (no {BASELINE} run)"
         return [first] + [DASH] * (len(COMPARISON_COLUMNS) - 1)
     return [format_delta(comparison), format_p(comparison), comparison.verdict, format_pairs(comparison),
-            _ratio(comparison.seconds_ratio), _ratio(comparison.params_ratio)]
+            _seconds_ratio(comparison), _ratio(comparison.params_ratio)]
+
+
+def _seconds_ratio(comparison: Comparison) -> str:
+    if comparison.host_adjusted_ratio is None:
+        return _ratio(comparison.seconds_ratio)
+    return f"{_ratio(comparison.seconds_ratio)} ({_ratio(comparison.host_adjusted_ratio)} host-adjusted)"
 
 
 def table_lines(row: Row, layout: Layout) -> list[list[str]]:
@@ -171,7 +185,7 @@ def markdown(rows: list[Row], crossovers: dict[tuple, Crossover], layer_table: l
     layout = Layout.of(rows, with_setting=selections is not None)
     header = [name for name, _ in columns(layout)]
     lines = [
-        *_markdown_intro(n_runs, n_left_out, selections, resamples),
+        *_markdown_intro(n_runs, n_left_out, selections, resamples, any_host_adjusted(rows)),
         *_markdown_headline(rows),
         "## Measured results",
         "",
@@ -199,7 +213,13 @@ def markdown(rows: list[Row], crossovers: dict[tuple, Crossover], layer_table: l
     return "\n".join(lines)
 
 
-def _markdown_intro(n_runs: int, n_left_out: int, selections: list[Selection] | None, resamples: int) -> list[str]:
+def any_host_adjusted(rows: list[Row]) -> bool:
+    """Whether any comparison's cost ratio had to be levelled for its runs' hosts (HOST_SPEED_RULE)."""
+    return any(c.host_adjusted_ratio is not None for row in rows for c in row.comparisons.values())
+
+
+def _markdown_intro(n_runs: int, n_left_out: int, selections: list[Selection] | None, resamples: int,
+                    host_adjusted: bool) -> list[str]:
     compared = "" if selections is None else (
         f" (the chosen settings, out of {sum(c.n for s in selections for c in s.candidates)} runs compared on dev)")
     return [
@@ -218,7 +238,7 @@ def _markdown_intro(n_runs: int, n_left_out: int, selections: list[Selection] | 
         "",
         PAIRS_RULE,
         "",
-        COST_RULE,
+        COST_RULE + (HOST_SPEED_RULE if host_adjusted else ""),
         "",
         *([] if selections is None else [SELECTION_RULE, ""]),
     ]
@@ -417,15 +437,21 @@ def _csv_comparison(comparison: Comparison | None) -> list[str]:
 
 def csv_text(rows: list[Row]) -> str:
     """comparison.csv: machine-readable, with dev means too; missing values are empty, and so is the setting
-    without --select-on-dev."""
+    without --select-on-dev. A last column, run_seconds_ratio_host_adjusted, is there when some comparison needed
+    it (HOST_SPEED_RULE), so reports of runs on one host keep their columns."""
+    host_column = any_host_adjusted(rows)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_ROW_FIELDS + CSV_SIDE_FIELDS + CSV_COMPARISON_FIELDS)
+    writer.writerow(CSV_ROW_FIELDS + CSV_SIDE_FIELDS + CSV_COMPARISON_FIELDS
+                    + (("run_seconds_ratio_host_adjusted",) if host_column else ()))
     for row in rows:
         for strategy, side in row.sides.items():
             setting = "" if side.setting is None else format_setting(side.setting)
+            comparison = row.comparison(strategy)
+            adjusted = None if comparison is None else comparison.host_adjusted_ratio
+            host_cell = [_blank_or(adjusted, ".4f")] if host_column else []
             writer.writerow([row.task, row.dataset, row.metric, row.model, row.train_size, strategy, setting,
-                             *_csv_side(side), *_csv_comparison(row.comparison(strategy))])
+                             *_csv_side(side), *_csv_comparison(comparison), *host_cell])
     return buffer.getvalue()
 
 

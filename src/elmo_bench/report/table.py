@@ -24,6 +24,9 @@ SIGNIFICANCE_LEVEL = 0.05
 # A verdict needs at least two paired seeds: with one, the interval covers the test set's sampling but not the
 # run's own (initialisation, training subset), so it would read one lucky run as a difference of strategies.
 MIN_SEEDS_FOR_VERDICT = 2
+# Two runs' timings of the reference workload further apart than this mean different hosts or loads (a quiet
+# machine repeats it within a few per cent); the cost ratio is then levelled by them (host_adjusted_ratio).
+HOST_SPEED_TOLERANCE = 1.25
 BASELINE = "feature_ensemble"  # what every other strategy is compared with: the frozen encoder of Peters et al.
 
 
@@ -81,7 +84,22 @@ class Comparison:
     no_interval: str  # why there are no intervals ("" when there are)
     seconds_ratio: float | None  # run seconds (training + one-off features), strategy / baseline
     params_ratio: float | None  # trainable parameters, strategy / baseline; None when the baseline has none
+    # the run-seconds ratio with each run's seconds in units of its own reference-workload time; only where the
+    # runs' timings of that workload lie more than HOST_SPEED_TOLERANCE apart (see host_adjusted_ratio)
+    host_adjusted_ratio: float | None = None
     p_adjusted: float | None = None  # Holm over every comparison's main-metric p-value in the report
+
+    @property
+    def cost_ratio(self) -> float | None:
+        """The run-time ratio to report: on an equal host footing where the runs met different hosts."""
+        return self.seconds_ratio if self.host_adjusted_ratio is None else self.host_adjusted_ratio
+
+    @property
+    def host_factor(self) -> float:
+        """How much slower the conditions of this strategy's runs were than the baseline's (1: not adjusted)."""
+        if self.host_adjusted_ratio is None or not self.seconds_ratio or not self.host_adjusted_ratio:
+            return 1.0
+        return self.seconds_ratio / self.host_adjusted_ratio
 
     @property
     def main(self) -> Interval | None:
@@ -260,7 +278,26 @@ def compare(row_key: tuple, strategy: str, runs: list[RunResult], baseline_runs:
             extra_intervals[name] = next(iter(extra.values()))
     return Comparison(strategy, BASELINE, len(pairs), tuple(left_out), delta, intervals, extra_intervals, no_interval,
                       _ratio(side.run_seconds, baseline.run_seconds),
-                      _ratio(side.trainable_params, baseline.trainable_params))
+                      _ratio(side.trainable_params, baseline.trainable_params),
+                      host_adjusted_ratio(runs, baseline_runs))
+
+
+def host_adjusted_ratio(runs: list[RunResult], baseline_runs: list[RunResult]) -> float | None:
+    """The run-seconds ratio with each run's seconds divided by its own time for the reference workload
+    (elmo_bench/host_speed.py), where the runs met conditions that far apart that raw seconds mislead: every run
+    timed the same workload on the same device and threads, and the slowest timing exceeds the fastest by more
+    than HOST_SPEED_TOLERANCE. None otherwise (raw seconds compare as they are, or cannot be put level)."""
+    speeds = [run.host_speed for run in (*runs, *baseline_runs)]
+    if any(speed is None for speed in speeds) or len({speed.conditions for speed in speeds}) > 1:
+        return None
+    timings = [speed.seconds for speed in speeds]
+    if max(timings) <= HOST_SPEED_TOLERANCE * min(timings):
+        return None
+
+    def levelled(group: list[RunResult]) -> float:
+        return float(np.mean([(run.train_seconds + run.features.one_off) / run.host_speed.seconds for run in group]))
+
+    return _ratio(levelled(runs), levelled(baseline_runs))
 
 
 def _intervals(row_key: tuple, strategy: str, pairs: list, scores: dict, split: str) -> tuple[dict[str, Interval], str]:
