@@ -278,17 +278,17 @@ def time_reference_workload(root: Path, strategy: str, size: int, seconds: float
 
 
 def test_cost_ratios_are_levelled_when_the_runs_met_hosts_of_different_speed(tmp_path):
-    """At n=100 finetune's runs timed the workload 3x slower than feature_ensemble's: each run's seconds are
-    divided by its timing. At n=1000 the timings are 1.1x apart, within the tolerance: raw seconds stand."""
+    """At n=100 finetune's runs timed the workload 3x slower than feature_ensemble's: the ratio is divided by 3.
+    At n=1000 they are 1.4x apart, within the noise of a busy machine: raw seconds stand."""
     planted_study(tmp_path / "runs")
-    for strategy, seconds_100, seconds_1000 in (("feature_ensemble", 0.1, 0.1), ("finetune", 0.3, 0.11)):
+    for strategy, seconds_100, seconds_1000 in (("feature_ensemble", 0.1, 0.1), ("finetune", 0.3, 0.14)):
         time_reference_workload(tmp_path / "runs", strategy, 100, seconds_100)
         time_reference_workload(tmp_path / "runs", strategy, 1000, seconds_1000)
     report = report_of(tmp_path / "runs", tmp_path / "report")
     small, large = (row.comparison("finetune") for row in report.rows)
     # feature_ensemble: 10 s training + 8 s one-off features; finetune: 40 s training.
     assert small.seconds_ratio == pytest.approx(40 / 18) and large.seconds_ratio == pytest.approx(40 / 18)
-    assert small.host_adjusted_ratio == pytest.approx((40 / 0.3) / (18 / 0.1)) and small.host_factor == pytest.approx(3)
+    assert small.host_adjusted_ratio == pytest.approx(40 / 18 / 3) and small.host_factor == pytest.approx(3)
     assert large.host_adjusted_ratio is None and large.cost_ratio == large.seconds_ratio and large.host_factor == 1
     md = (tmp_path / "report" / "comparison.md").read_text()
     assert "| 3 | 2.22× (0.74× host-adjusted) | 1.00× |" in md and "| 3 | 2.22× | 1.00× |" in md

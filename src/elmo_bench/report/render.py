@@ -62,10 +62,10 @@ COST_RULE = (
 )
 HOST_SPEED_RULE = (
     " *host-adjusted*: each run timed a fixed reference workload (an LSTM's forward and backward pass, "
-    "`elmo_bench/host_speed.py`) at its start and end on its own device and threads; where the runs of a "
-    f"comparison timed it more than {HOST_SPEED_TOLERANCE}× apart (a different or busier host), their seconds are "
-    "not comparable as they stand, and the ratio with each run's seconds divided by its own timing follows the raw "
-    "one. The headline and the decision guide use it."
+    "`elmo_bench/host_speed.py`; CPU time on a CPU) at its start and end on its own device and threads; where the "
+    f"two strategies' mean timings lie more than {HOST_SPEED_TOLERANCE}× apart (a different or slower host), their "
+    "seconds are not comparable as they stand, and the ratio divided by that factor follows the raw one. The "
+    "headline and the decision guide use it."
 )
 SELECTION_RULE = (
     "**Settings chosen on dev** (`--select-on-dev`): each strategy ran several settings; per row and strategy "
