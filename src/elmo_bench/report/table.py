@@ -26,7 +26,7 @@ SIGNIFICANCE_LEVEL = 0.05
 MIN_SEEDS_FOR_VERDICT = 2
 # Two strategies' mean timings of the reference workload further apart than this mean different hosts: one run's
 # timing moved up to 1.5x between repeats on a busy 2-core machine, a slower host took 2.9x as long for the same
-# updates. The cost ratio is then levelled by them (host_adjusted_ratio).
+# updates. The cost ratio is then levelled by them (host_slowdown).
 HOST_SPEED_TOLERANCE = 1.5
 BASELINE = "feature_ensemble"  # what every other strategy is compared with: the frozen encoder of Peters et al.
 
@@ -85,22 +85,27 @@ class Comparison:
     no_interval: str  # why there are no intervals ("" when there are)
     seconds_ratio: float | None  # run seconds (training + one-off features), strategy / baseline
     params_ratio: float | None  # trainable parameters, strategy / baseline; None when the baseline has none
-    # the run-seconds ratio levelled by the two sides' timings of a reference workload, where those lie more than
-    # HOST_SPEED_TOLERANCE apart (see host_adjusted_ratio)
-    host_adjusted_ratio: float | None = None
+    # how much slower the strategy's runs timed a reference workload than the baseline's, where that is more than
+    # HOST_SPEED_TOLERANCE either way (see host_slowdown); None: their seconds compare as they are
+    host_slowdown: float | None = None
     p_adjusted: float | None = None  # Holm over every comparison's main-metric p-value in the report
+
+    @property
+    def host_factor(self) -> float:
+        """The host slowdown the seconds ratio is divided by (1: not adjusted)."""
+        return 1.0 if self.host_slowdown is None else self.host_slowdown
+
+    @property
+    def host_adjusted_ratio(self) -> float | None:
+        """The seconds ratio on the baseline's host footing; None where it needs no levelling (or has no ratio)."""
+        if self.host_slowdown is None or self.seconds_ratio is None:
+            return None
+        return self.seconds_ratio / self.host_slowdown
 
     @property
     def cost_ratio(self) -> float | None:
         """The run-time ratio to report: on an equal host footing where the runs met different hosts."""
         return self.seconds_ratio if self.host_adjusted_ratio is None else self.host_adjusted_ratio
-
-    @property
-    def host_factor(self) -> float:
-        """How much slower the conditions of this strategy's runs were than the baseline's (1: not adjusted)."""
-        if self.host_adjusted_ratio is None or not self.seconds_ratio or not self.host_adjusted_ratio:
-            return 1.0
-        return self.seconds_ratio / self.host_adjusted_ratio
 
     @property
     def main(self) -> Interval | None:
@@ -280,27 +285,20 @@ def compare(row_key: tuple, strategy: str, runs: list[RunResult], baseline_runs:
     return Comparison(strategy, BASELINE, len(pairs), tuple(left_out), delta, intervals, extra_intervals, no_interval,
                       _ratio(side.run_seconds, baseline.run_seconds),
                       _ratio(side.trainable_params, baseline.trainable_params),
-                      host_adjusted_ratio(runs, baseline_runs))
+                      host_slowdown(runs, baseline_runs))
 
 
-def host_adjusted_ratio(runs: list[RunResult], baseline_runs: list[RunResult]) -> float | None:
-    """The run-seconds ratio divided by how much slower the strategy's runs timed the reference workload
-    (elmo_bench/host_speed.py) than the baseline's, each side's timing a mean over its runs' start and end; only
-    where every run timed the same workload on the same device and threads and the two sides' timings lie more
-    than HOST_SPEED_TOLERANCE apart. None otherwise (raw seconds compare as they are, or cannot be put level)."""
+def host_slowdown(runs: list[RunResult], baseline_runs: list[RunResult]) -> float | None:
+    """How much slower the strategy's runs timed the reference workload (elmo_bench/host_speed.py) than the
+    baseline's, each side's timing a mean over its runs' start and end; only where every run timed the same
+    workload on the same device and threads and the two sides lie more than HOST_SPEED_TOLERANCE apart. None
+    otherwise (raw seconds compare as they are, or cannot be put level)."""
     speeds = [run.host_speed for run in (*runs, *baseline_runs)]
     if any(speed is None for speed in speeds) or len({speed.conditions for speed in speeds}) > 1:
         return None
     own, base = (float(np.mean([run.host_speed.seconds for run in group])) for group in (runs, baseline_runs))
     slower = own / base
-    if max(slower, 1 / slower) <= HOST_SPEED_TOLERANCE:
-        return None
-
-    def run_seconds(group: list[RunResult]) -> float:
-        return float(np.mean([run.train_seconds + run.features.one_off for run in group]))
-
-    raw = _ratio(run_seconds(runs), run_seconds(baseline_runs))
-    return None if raw is None else raw / slower
+    return None if max(slower, 1 / slower) <= HOST_SPEED_TOLERANCE else slower
 
 
 def _intervals(row_key: tuple, strategy: str, pairs: list, scores: dict, split: str) -> tuple[dict[str, Interval], str]:
