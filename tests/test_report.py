@@ -333,6 +333,24 @@ def test_recorded_feature_seconds_stand_in_for_runs_without_feature_costs(tmp_pa
     assert row.comparison("finetune").seconds_ratio == pytest.approx(30.0 / 15.5)
 
 
+def test_no_run_time_ratio_between_a_cpu_and_a_gpu(tmp_path):
+    root = tmp_path / "outputs"
+    devices = {"feature_ensemble": ["cpu", "cpu"], "finetune": ["cuda:0", "cuda:1"], "two_stage": ["cpu", None]}
+    for strategy, on in devices.items():
+        for seed, device in enumerate(on, start=1):
+            recorded = result("ner", strategy, 100, seed, 80.0 + seed, 80.0, 10.0 * seed) | {"device": device}
+            write(run_dir(root, "ner", strategy, 100, seed) / "result.json",
+                  {key: value for key, value in recorded.items() if value is not None})
+    report, _ = build(root, tmp_path / "report")
+    row = row_of(report, "ner", 100)
+    assert row.comparison("finetune").seconds_ratio is None  # GPU seconds against CPU seconds
+    assert row.comparison("finetune").delta == pytest.approx(0.0)  # the scores still compare
+    assert row.comparison("two_stage").seconds_ratio == pytest.approx(1.0)  # an unrecorded device is no mismatch
+    (finetune_line,) = md_lines(tmp_path / "report", "| ner | conll2003 | f1 | fixture | 100 | finetune")
+    assert finetune_line.split(" | ")[-2] == "—"
+    assert "trained on different device types (CPU and GPU)" in (tmp_path / "report" / "comparison.md").read_text()
+
+
 def test_three_strategies_give_two_comparisons_with_the_baseline(tmp_path):
     root = tmp_path / "outputs"
     fe, ft, two_stage = [80.0, 82.0, 81.0], [83.0, 85.5, 83.5], [79.0, 82.5, 80.0]

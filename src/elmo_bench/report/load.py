@@ -93,6 +93,7 @@ class RunResult:
     class_f1: dict[str, float] = field(default_factory=dict, compare=False, repr=False)  # test F1 per class/type
     best_at_last_eval: bool | None = None  # dev was still improving when training stopped; None: no history
     host_speed: HostSpeed | None = field(default=None, compare=False, repr=False)  # None: not recorded
+    device: str = ""  # the device type it trained on ("cpu", "cuda"); "" where the run did not record it
 
     @property
     def cell(self) -> tuple[str, str, str, int, int]:
@@ -175,7 +176,17 @@ def load_result(path: Path) -> RunResult:
         class_f1=_class_f1(data.get("metrics")),
         best_at_last_eval=_best_at_last_eval(data.get("history"), data.get("best_step")),
         host_speed=_host_speed(data.get("host_speed")),
+        device=_device_type(data.get("device")),
     )
+
+
+def _device_type(device) -> str:
+    """"cuda" for "cuda:1": seconds compare across GPUs of one kind of device, never between CPU and GPU."""
+    if device is None:
+        return ""
+    if not _is_text(device):
+        raise InvalidResult(f"corrupt: 'device' is {device!r}, expected a device name such as 'cpu' or 'cuda:0'")
+    return device.split(":")[0]
 
 
 def _host_speed(entry) -> HostSpeed | None:

@@ -67,6 +67,10 @@ HOST_SPEED_RULE = (
     "seconds are not comparable as they stand, and the ratio divided by that factor follows the raw one. The "
     "headline and the decision guide use it."
 )
+DEVICE_RULE = (
+    f" A run s ratio of {DASH} means the two strategies' runs trained on different device types (CPU and GPU): "
+    "their seconds measure the hardware, not the strategy."
+)
 SELECTION_RULE = (
     "**Settings chosen on dev** (`--select-on-dev`): each strategy ran several settings; per row and strategy "
     "the setting with the best mean **dev** score over seeds was kept (ties: the first in sorted order) and only "
@@ -185,7 +189,7 @@ def markdown(rows: list[Row], crossovers: dict[tuple, Crossover], layer_table: l
     layout = Layout.of(rows, with_setting=selections is not None)
     header = [name for name, _ in columns(layout)]
     lines = [
-        *_markdown_intro(n_runs, n_left_out, selections, resamples, any_host_adjusted(rows)),
+        *_markdown_intro(n_runs, n_left_out, selections, resamples, _cost_rule(rows)),
         *_markdown_headline(rows),
         "## Measured results",
         "",
@@ -218,8 +222,14 @@ def any_host_adjusted(rows: list[Row]) -> bool:
     return any(c.host_adjusted_ratio is not None for row in rows for c in row.comparisons.values())
 
 
+def _cost_rule(rows: list[Row]) -> str:
+    """COST_RULE, with the notes on host levelling and on mixed devices where some comparison needs them."""
+    devices_differ = any(c.devices_differ for row in rows for c in row.comparisons.values())
+    return COST_RULE + (HOST_SPEED_RULE if any_host_adjusted(rows) else "") + (DEVICE_RULE if devices_differ else "")
+
+
 def _markdown_intro(n_runs: int, n_left_out: int, selections: list[Selection] | None, resamples: int,
-                    host_adjusted: bool) -> list[str]:
+                    cost_rule: str) -> list[str]:
     compared = "" if selections is None else (
         f" (the chosen settings, out of {sum(c.n for s in selections for c in s.candidates)} runs compared on dev)")
     return [
@@ -238,7 +248,7 @@ def _markdown_intro(n_runs: int, n_left_out: int, selections: list[Selection] | 
         "",
         PAIRS_RULE,
         "",
-        COST_RULE + (HOST_SPEED_RULE if host_adjusted else ""),
+        cost_rule,
         "",
         *([] if selections is None else [SELECTION_RULE, ""]),
     ]

@@ -89,6 +89,7 @@ class Comparison:
     # HOST_SPEED_TOLERANCE either way (see host_slowdown); None: their seconds compare as they are
     host_slowdown: float | None = None
     p_adjusted: float | None = None  # Holm over every comparison's main-metric p-value in the report
+    devices_differ: bool = False  # one side trained on a CPU, the other on a GPU: no seconds ratio
 
     @property
     def host_factor(self) -> float:
@@ -282,10 +283,17 @@ def compare(row_key: tuple, strategy: str, runs: list[RunResult], baseline_runs:
         extra, _ = _intervals(row_key, strategy, pairs, scores, f"extra:{name}")
         if extra:
             extra_intervals[name] = next(iter(extra.values()))
+    devices_differ = not same_device(runs, baseline_runs)
     return Comparison(strategy, BASELINE, len(pairs), tuple(left_out), delta, intervals, extra_intervals, no_interval,
-                      _ratio(side.run_seconds, baseline.run_seconds),
+                      None if devices_differ else _ratio(side.run_seconds, baseline.run_seconds),
                       _ratio(side.trainable_params, baseline.trainable_params),
-                      host_slowdown(runs, baseline_runs))
+                      host_slowdown(runs, baseline_runs), devices_differ=devices_differ)
+
+
+def same_device(runs: list[RunResult], baseline_runs: list[RunResult]) -> bool:
+    """Whether both strategies' runs trained on one device type (those that recorded it): a GPU's seconds
+    against a CPU's measure the hardware, not the strategy."""
+    return len({run.device for run in (*runs, *baseline_runs) if run.device}) <= 1
 
 
 def host_slowdown(runs: list[RunResult], baseline_runs: list[RunResult]) -> float | None:
