@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 from elmo_bench.report import NoResultsError, ResultFileWarning, build_report
 from elmo_bench.report.callback import ReportCallback
 from elmo_bench.report.cli import main
+from elmo_bench.report.figures import cost_paths
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -349,6 +350,20 @@ def test_no_run_time_ratio_between_a_cpu_and_a_gpu(tmp_path):
     (finetune_line,) = md_lines(tmp_path / "report", "| ner | conll2003 | f1 | fixture | 100 | finetune")
     assert finetune_line.split(" | ")[-2] == "—"
     assert "trained on different device types (CPU and GPU)" in (tmp_path / "report" / "comparison.md").read_text()
+    # The cost figure joins only the sides that trained on one device type; the GPU side stands apart.
+    assert [row.side(s).devices for s in devices] == [("cpu",), ("cuda",), ("cpu",)]
+    assert cost_paths(row) == [[row.side("feature_ensemble"), row.side("two_stage")]]
+
+
+def test_cost_figure_joins_a_single_device_row_cheapest_first(tmp_path):
+    root = tmp_path / "outputs"
+    seconds = {"feature_ensemble": 30.0, "finetune": 90.0, "two_stage": 60.0}
+    for strategy, spent in seconds.items():
+        write(run_dir(root, "ner", strategy, 100, 1) / "result.json",
+              result("ner", strategy, 100, 1, 80.0, 80.0, spent))
+    report, _ = build(root, tmp_path / "report")
+    row = row_of(report, "ner", 100)
+    assert cost_paths(row) == [[row.side("feature_ensemble"), row.side("two_stage"), row.side("finetune")]]
 
 
 def test_three_strategies_give_two_comparisons_with_the_baseline(tmp_path):

@@ -19,7 +19,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import NullLocator
 
 from .load import RunResult
-from .table import BASELINE, Comparison, Row, strategy_order
+from .table import BASELINE, Comparison, Row, SideSummary, strategy_order
 
 
 @dataclass(frozen=True)
@@ -170,19 +170,20 @@ def _scalar_mix_panel(axes, n_layers: int, by_strategy: dict[str, list[tuple[flo
 
 def cost_vs_score(rows: list[Row], styles: dict[str, Style], path: Path) -> Path:
     """Mean run seconds (training + features; log x) vs mean test score per row and strategy; a row's points
-    joined from cheapest to dearest."""
+    joined from cheapest to dearest where they trained on one device type; points trained on a GPU hollow."""
     figure = Figure(figsize=(7.2, 4.6))
     axes = figure.subplots()
     tasks = sorted({row.task for row in rows})
     task_colour = {task: TASK_COLOURS[index % len(TASK_COLOURS)] for index, task in enumerate(tasks)}
     for row in rows:
-        by_cost = sorted(row.sides.values(), key=lambda side: side.run_seconds)
-        if len(by_cost) > 1:
+        for by_cost in cost_paths(row):
             axes.plot([s.run_seconds for s in by_cost], [s.test_mean for s in by_cost],
                       color="0.75", linewidth=0.8, zorder=1)
         for strategy, side in row.sides.items():
-            axes.scatter(side.run_seconds, side.test_mean, color=task_colour[row.task],
-                         marker=styles[strategy].marker, s=40, edgecolor="black", linewidth=0.4, zorder=2)
+            colour = task_colour[row.task]
+            fill = {"color": "none", "edgecolor": colour, "linewidth": 1.2} if _on_gpu(side) else \
+                {"color": colour, "edgecolor": "black", "linewidth": 0.4}
+            axes.scatter(side.run_seconds, side.test_mean, marker=styles[strategy].marker, s=40, zorder=2, **fill)
     axes.set_xscale("log")
     axes.set_xlabel("mean wall time per run: training + one-off features (s, log scale)")
     axes.set_ylabel("mean test score (task's main metric ×100)")
@@ -195,9 +196,31 @@ def cost_vs_score(rows: list[Row], styles: dict[str, Style], path: Path) -> Path
     strategy_handles = [Line2D([], [], linestyle="", marker=styles[s].marker, color="0.4", label=s)
                         for s in strategy_order(strategy for row in rows for strategy in row.sides)]
     pair_handle = Line2D([], [], color="0.75", linewidth=0.8, label="same task and size")
+    if any(_on_gpu(side) for row in rows for side in row.sides.values()):
+        strategy_handles.append(Line2D([], [], linestyle="", marker="o", markerfacecolor="none",
+                                       markeredgecolor="0.4", label="hollow: trained on a GPU"))
     axes.legend(handles=[*strategy_handles, pair_handle], title="strategy", fontsize="small", loc="lower left",
                 bbox_to_anchor=(1.01, 0.0))
     return _save(figure, path)
+
+
+def cost_paths(row: Row) -> list[list[SideSummary]]:
+    """The row's sides to join in the cost figure, each path cheapest first. A line between a CPU's seconds and a
+    GPU's would read as a strategy's cost, so a row whose sides trained on different device types is joined only
+    within each device type."""
+    sides = list(row.sides.values())
+    if len({device for side in sides for device in side.devices}) > 1:
+        by_devices: dict[tuple[str, ...], list[SideSummary]] = defaultdict(list)
+        for side in sides:
+            by_devices[side.devices].append(side)
+        groups = [by_devices[devices] for devices in sorted(by_devices)]
+    else:
+        groups = [sides]
+    return [sorted(group, key=lambda side: side.run_seconds) for group in groups if len(group) > 1]
+
+
+def _on_gpu(side: SideSummary) -> bool:
+    return any(device != "cpu" for device in side.devices)
 
 
 def _file_name(prefix: str, task: str) -> str:

@@ -53,6 +53,7 @@ class SideSummary:
     extra_tests: dict[str, tuple[float, int]] = field(default_factory=dict)  # name -> (mean score, seeds)
     still_improving: int = 0  # seeds whose best dev came at their last evaluation (stopped by the budget)
     class_f1: dict[str, float] = field(default_factory=dict)  # class or entity type -> mean test F1 over seeds
+    devices: tuple[str, ...] = ()  # the device types its runs recorded ("cpu", "cuda"), sorted
 
     @property
     def run_seconds(self) -> float:
@@ -202,6 +203,7 @@ def summarise(runs: list[RunResult], amortised: dict) -> SideSummary:
                      for name, scores in sorted(_extra_scores(runs).items())},
         class_f1={name: float(np.mean([run.class_f1[name] for run in runs]))
                   for name in sorted(set.intersection(*(set(run.class_f1) for run in runs)))},
+        devices=tuple(sorted({run.device for run in runs if run.device})),
     )
 
 
