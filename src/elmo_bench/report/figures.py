@@ -19,7 +19,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import NullLocator
 
 from .load import RunResult
-from .table import BASELINE, Comparison, Row, SideSummary, strategy_order
+from .table import BASELINE, Comparison, Row, SideSummary, one_device_type, strategy_order
 
 
 @dataclass(frozen=True)
@@ -209,7 +209,7 @@ def cost_paths(row: Row) -> list[list[SideSummary]]:
     GPU's would read as a strategy's cost, so a row whose sides trained on different device types is joined only
     within each device type."""
     sides = list(row.sides.values())
-    if len({device for side in sides for device in side.devices}) > 1:
+    if not one_device_type(*sides):
         by_devices: dict[tuple[str, ...], list[SideSummary]] = defaultdict(list)
         for side in sides:
             by_devices[side.devices].append(side)

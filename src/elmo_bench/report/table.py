@@ -285,17 +285,17 @@ def compare(row_key: tuple, strategy: str, runs: list[RunResult], baseline_runs:
         extra, _ = _intervals(row_key, strategy, pairs, scores, f"extra:{name}")
         if extra:
             extra_intervals[name] = next(iter(extra.values()))
-    devices_differ = not same_device(runs, baseline_runs)
+    devices_differ = not one_device_type(side, baseline)
     return Comparison(strategy, BASELINE, len(pairs), tuple(left_out), delta, intervals, extra_intervals, no_interval,
                       None if devices_differ else _ratio(side.run_seconds, baseline.run_seconds),
                       _ratio(side.trainable_params, baseline.trainable_params),
                       host_slowdown(runs, baseline_runs), devices_differ=devices_differ)
 
 
-def same_device(runs: list[RunResult], baseline_runs: list[RunResult]) -> bool:
-    """Whether both strategies' runs trained on one device type (those that recorded it): a GPU's seconds
-    against a CPU's measure the hardware, not the strategy."""
-    return len({run.device for run in (*runs, *baseline_runs) if run.device}) <= 1
+def one_device_type(*sides: SideSummary) -> bool:
+    """Whether the sides' runs trained on one device type (those that recorded it): a GPU's seconds against a
+    CPU's measure the hardware, not the strategy."""
+    return len({device for side in sides for device in side.devices}) <= 1
 
 
 def host_slowdown(runs: list[RunResult], baseline_runs: list[RunResult]) -> float | None:
