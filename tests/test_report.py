@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from elmo_bench.report import NoResultsError, ResultFileWarning, build_report
 from elmo_bench.report.callback import ReportCallback
 from elmo_bench.report.cli import main
-from elmo_bench.report.figures import cost_paths
+from elmo_bench.report.figures import cost_paths, plain_log_x_axis
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -275,6 +275,19 @@ def test_figures_are_valid_pngs_linked_from_markdown(runs, tmp_path):
         data = (tmp_path / "report" / "figures" / name).read_bytes()
         assert data.startswith(PNG_SIGNATURE) and len(data) > 1000
         assert f"(figures/{name})" in md
+
+
+def test_cost_axis_labels_plain_seconds_that_do_not_collide():
+    from matplotlib.figure import Figure
+    axes = Figure().subplots()
+    axes.scatter([290, 6900], [1, 2])
+    plain_log_x_axis(axes)
+    axes.set_xlim(250, 7000)  # under 1.5 decades, where matplotlib labels minor ticks 3×10², 4×10², ...
+    axes.figure.canvas.draw()
+    low, high = axes.get_xlim()
+    major = [tick.get_text() for tick, at in zip(axes.get_xticklabels(), axes.get_xticks()) if low <= at <= high]
+    assert major == ["500", "1,000", "2,000", "5,000"]
+    assert not any(tick.get_text() for tick in axes.get_xticklabels(minor=True))
 
 
 def test_no_scalar_mix_figure_without_weights(tmp_path):
