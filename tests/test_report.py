@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from matplotlib.figure import Figure
 from omegaconf import OmegaConf
 
 from elmo_bench.report import NoResultsError, ResultFileWarning, build_report
@@ -278,7 +279,6 @@ def test_figures_are_valid_pngs_linked_from_markdown(runs, tmp_path):
 
 
 def test_cost_axis_labels_plain_seconds_that_do_not_collide():
-    from matplotlib.figure import Figure
     axes = Figure().subplots()
     axes.scatter([290, 6900], [1, 2])
     plain_log_x_axis(axes)
