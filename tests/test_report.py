@@ -365,7 +365,7 @@ def test_no_run_time_ratio_between_a_cpu_and_a_gpu(tmp_path):
     assert "trained on different device types (CPU and GPU)" in (tmp_path / "report" / "comparison.md").read_text()
     # The cost figure joins only the sides that trained on one device type; the GPU side stands apart.
     assert [row.side(s).devices for s in devices] == [("cpu",), ("cuda",), ("cpu",)]
-    assert cost_paths(row) == [[row.side("feature_ensemble"), row.side("two_stage")]]
+    assert cost_paths(row) == [["feature_ensemble", "two_stage"]]
 
 
 def test_cost_figure_joins_a_single_device_row_cheapest_first(tmp_path):
@@ -376,7 +376,7 @@ def test_cost_figure_joins_a_single_device_row_cheapest_first(tmp_path):
               result("ner", strategy, 100, 1, 80.0, 80.0, spent))
     report, _ = build(root, tmp_path / "report")
     row = row_of(report, "ner", 100)
-    assert cost_paths(row) == [[row.side("feature_ensemble"), row.side("two_stage"), row.side("finetune")]]
+    assert cost_paths(row) == [["feature_ensemble", "two_stage", "finetune"]]
 
 
 def test_three_strategies_give_two_comparisons_with_the_baseline(tmp_path):

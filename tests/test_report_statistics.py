@@ -20,6 +20,7 @@ from elmo_bench.metrics.squad import squad_scores
 from elmo_bench.report import build_report
 from elmo_bench.report.bootstrap import (Interval, crossover, holm, lasting_gain_from, paired_interval,
                                         resampled_scores)
+from elmo_bench.report.figures import cost_paths
 from elmo_bench.report.formats import format_interval
 from elmo_bench.report.units import PredictionsError, Ratio, read_test_set
 
@@ -290,6 +291,13 @@ def test_cost_ratios_are_levelled_when_the_runs_met_hosts_of_different_speed(tmp
     assert small.seconds_ratio == pytest.approx(40 / 18) and large.seconds_ratio == pytest.approx(40 / 18)
     assert small.host_adjusted_ratio == pytest.approx(40 / 18 / 3) and small.host_factor == pytest.approx(3)
     assert large.host_adjusted_ratio is None and large.cost_ratio == large.seconds_ratio and large.host_factor == 1
+    # The cost figure places each strategy on the same footing as the table: finetune's 40 s at n=100 count as
+    # 40/3, left of feature_ensemble's 18 s; at n=1000 the raw seconds stand.
+    small_row, large_row = report.rows
+    assert small_row.levelled_run_seconds("finetune") == pytest.approx(40 / 3)
+    assert small_row.levelled_run_seconds("feature_ensemble") == 18.0
+    assert cost_paths(small_row) == [["finetune", "feature_ensemble"]]
+    assert cost_paths(large_row) == [["feature_ensemble", "finetune"]]
     md = (tmp_path / "report" / "comparison.md").read_text()
     assert "| 3 | 2.22× (0.74× host-adjusted) | 1.00× |" in md and "| 3 | 2.22× | 1.00× |" in md
     assert "*host-adjusted*: each run timed a fixed reference workload" in md

@@ -178,23 +178,26 @@ def plain_log_x_axis(axes) -> None:
 
 
 def cost_vs_score(rows: list[Row], styles: dict[str, Style], path: Path) -> Path:
-    """Mean run seconds (training + features; log x) vs mean test score per row and strategy; a row's points
-    joined from cheapest to dearest where they trained on one device type; points trained on a GPU hollow."""
+    """Mean run seconds (training + features, on the baseline's host footing; log x) vs mean test score per row and
+    strategy; a row's points joined from cheapest to dearest where they trained on one device type; points trained
+    on a GPU hollow."""
     figure = Figure(figsize=(7.2, 4.6))
     axes = figure.subplots()
     tasks = sorted({row.task for row in rows})
     task_colour = {task: TASK_COLOURS[index % len(TASK_COLOURS)] for index, task in enumerate(tasks)}
     for row in rows:
         for by_cost in cost_paths(row):
-            axes.plot([s.run_seconds for s in by_cost], [s.test_mean for s in by_cost],
+            axes.plot([row.levelled_run_seconds(s) for s in by_cost], [row.side(s).test_mean for s in by_cost],
                       color="0.75", linewidth=0.8, zorder=1)
         for strategy, side in row.sides.items():
             colour = task_colour[row.task]
             fill = {"color": "none", "edgecolor": colour, "linewidth": 1.2} if _on_gpu(side) else \
                 {"color": colour, "edgecolor": "black", "linewidth": 0.4}
-            axes.scatter(side.run_seconds, side.test_mean, marker=styles[strategy].marker, s=40, zorder=2, **fill)
+            axes.scatter(row.levelled_run_seconds(strategy), side.test_mean, marker=styles[strategy].marker, s=40,
+                         zorder=2, **fill)
     plain_log_x_axis(axes)
-    axes.set_xlabel("mean wall time per run: training + one-off features (s, log scale)")
+    axes.set_xlabel("mean wall time per run: training + one-off features (s, log scale;\n"
+                   "host-levelled to feature_ensemble's where the runs met hosts of different speed)")
     axes.set_ylabel("mean test score (task's main metric ×100)")
     axes.set_title("Cost vs score (one point per task × train size × strategy)")
     axes.grid(alpha=0.3)
@@ -213,19 +216,18 @@ def cost_vs_score(rows: list[Row], styles: dict[str, Style], path: Path) -> Path
     return _save(figure, path)
 
 
-def cost_paths(row: Row) -> list[list[SideSummary]]:
-    """The row's sides to join in the cost figure, each path cheapest first. A line between a CPU's seconds and a
-    GPU's would read as a strategy's cost, so a row whose sides trained on different device types is joined only
-    within each device type."""
-    sides = list(row.sides.values())
-    if not one_device_type(*sides):
-        by_devices: dict[tuple[str, ...], list[SideSummary]] = defaultdict(list)
-        for side in sides:
-            by_devices[side.devices].append(side)
+def cost_paths(row: Row) -> list[list[str]]:
+    """The row's strategies to join in the cost figure, each path cheapest first (host-levelled seconds). A line
+    between a CPU's seconds and a GPU's would read as a strategy's cost, so a row whose sides trained on different
+    device types is joined only within each device type."""
+    if not one_device_type(*row.sides.values()):
+        by_devices: dict[tuple[str, ...], list[str]] = defaultdict(list)
+        for strategy, side in row.sides.items():
+            by_devices[side.devices].append(strategy)
         groups = [by_devices[devices] for devices in sorted(by_devices)]
     else:
-        groups = [sides]
-    return [sorted(group, key=lambda side: side.run_seconds) for group in groups if len(group) > 1]
+        groups = [list(row.sides)]
+    return [sorted(group, key=row.levelled_run_seconds) for group in groups if len(group) > 1]
 
 
 def _on_gpu(side: SideSummary) -> bool:

@@ -158,6 +158,12 @@ class Row:
     def comparison(self, strategy: str) -> Comparison | None:
         return self.comparisons.get(strategy)
 
+    def levelled_run_seconds(self, strategy: str) -> float:
+        """The strategy's mean run seconds on the baseline's host footing: divided by its host slowdown, as the
+        host-adjusted ratio is; the baseline's, and those of runs that met a host like the baseline's, as they are."""
+        comparison = self.comparisons.get(strategy)
+        return self.sides[strategy].run_seconds / (1.0 if comparison is None else comparison.host_factor)
+
     @property
     def curve(self) -> tuple[str, str, str, str]:
         """The learning curve the row is a point of."""
