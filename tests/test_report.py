@@ -538,3 +538,16 @@ def test_runs_stopped_while_still_improving_are_counted_and_listed(tmp_path):
 def test_no_still_improving_section_when_every_run_stopped_early(runs, tmp_path):
     build(runs[0], tmp_path / "report")
     assert "## Runs stopped while still improving" not in (tmp_path / "report" / "comparison.md").read_text()
+
+
+def test_a_run_recorded_before_min_delta_pairs_only_with_its_old_value(tmp_path):
+    root = tmp_path / "outputs"
+    for seed, min_delta in ((1, 0.0), (2, 0.01)):
+        old = result("ner", "feature_ensemble", 100, seed, 80.0, 81.0, 10.0) | {"config": {"trainer": {"patience": 5}}}
+        new = result("ner", "finetune", 100, seed, 82.0, 83.0, 30.0) | {
+            "config": {"trainer": {"patience": 5, "min_delta": min_delta}}}
+        write(run_dir(root, "ner", "feature_ensemble", 100, seed) / "result.json", old)
+        write(run_dir(root, "ner", "finetune", 100, seed) / "result.json", new)
+    (row,) = build_report([root], tmp_path / "report").rows
+    comparison = row.comparisons["finetune"]
+    assert comparison.pairs == 1 and comparison.left_out == ("seed 2: trainer budget differs",)

@@ -19,7 +19,7 @@ from elmo_bench.checkpoints import read_checkpoint
 from elmo_bench.config import ConfigError
 from elmo_bench.data.errors import DataError
 from elmo_bench.elmo.bilm import BiLM
-from elmo_bench.runner import cell_dir, config_record, run
+from elmo_bench.runner import cell_dir, config_record, identity_differences, run
 from elmo_bench.training import Trainer
 
 from runs import FAST, conll_slice, make_config, offline_overrides, read_jsonl
@@ -125,6 +125,13 @@ def test_a_different_config_in_a_finished_cell_is_refused(overrides):
     changed = make_config([*overrides, "task=pos", "data.train_size=30", "trainer.max_epochs=1", "trainer.lr=0.01"])
     with pytest.raises(ConfigError, match=r"trainer\.lr: 0\.001 -> 0\.01"):
         run(changed)
+
+
+def test_a_cell_recorded_before_a_knob_existed_matches_the_knobs_old_value():
+    before = {"trainer": {"lr": 0.001, "patience": 5}}
+    assert identity_differences(before, {"trainer": {"lr": 0.001, "patience": 5, "min_delta": 0.0}}) == []
+    assert identity_differences(before, {"trainer": {"lr": 0.001, "patience": 5, "min_delta": 0.01}}) == [
+        "trainer.min_delta: 0.0 -> 0.01"]
 
 
 def test_interrupted_run_resumes_to_the_same_metrics(overrides, monkeypatch):

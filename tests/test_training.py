@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from elmo_bench.config import Schedule, TrainerConfig
+from elmo_bench.config import ConfigError, Schedule, TrainerConfig
 from elmo_bench.elmo import BiLM
 from elmo_bench.elmo.options import parse_options
 from elmo_bench.schedules import lr_multiplier
@@ -71,6 +71,27 @@ def test_patience_counts_evaluations_and_waits_for_the_minimum_updates():
     # two bad evaluations by step 20 do not stop a run before its 30 updates; the improvement resets them
     assert spent == [(0, False), (1, False), (2, True), (0, False), (1, False)]
     assert trainer.progress.best_step == 40
+
+
+def test_a_gain_below_min_delta_keeps_the_model_but_not_the_patience():
+    config = TrainerConfig(patience=2, min_steps=0, min_delta=0.01)
+    model = nn.Linear(2, 2)
+    trainer = Trainer(SimpleNamespace(metric="f1"), model, SimpleNamespace(stages=("frozen",)),
+                      [{"params": list(model.parameters()), "name": "task", "base_lr": 1e-3}], config,
+                      torch.device("cpu"), 1, None, regularizer=lambda: 0)
+    counts = []
+    for step, score in zip((10, 20, 30, 40), (0.50, 0.505, 0.52, 0.525)):
+        trainer.progress.stage_step = trainer.progress.step = step
+        trainer._record_evaluation(1.0, score, 1.0)
+        counts.append(trainer.progress.bad_evals)
+    # +0.005 at step 20 is the new best but counts as a bad evaluation; +0.015 (over 0.505) resets the count
+    assert counts == [0, 1, 0, 1]
+    assert (trainer.progress.best_step, trainer.progress.best_score) == (40, 0.525)
+
+
+def test_min_delta_must_not_be_negative():
+    with pytest.raises(ConfigError, match="trainer.min_delta"):
+        TrainerConfig(min_delta=-0.1)
 
 
 def test_finetune_groups_have_discriminative_rates_and_cover_the_model():

@@ -93,7 +93,9 @@ class TrainerConfig:
 
     Budget: at most `max_epochs` epochs, but never fewer than `min_steps` updates (a small subset gets more
     epochs), and never more than `max_steps`. Dev is scored every `eval_steps` updates, rounded up to whole
-    epochs; `patience` counts evaluations without a dev improvement and only acts after `min_steps` updates.
+    epochs; `patience` counts evaluations without a dev gain above `min_delta` and only acts after `min_steps`
+    updates. A smaller gain still makes that model the best one kept, but does not reset the count, so dev noise
+    between evaluations cannot keep a run going on a plateau.
     A strategy with stages (two_stage) divides this budget among them (strategy.frozen_share); each stage has the
     patience.
     """
@@ -103,6 +105,7 @@ class TrainerConfig:
     max_steps: Optional[int] = None  # a cap on updates; null = none
     eval_steps: int = 50  # updates between dev evaluations (at least one epoch)
     patience: int = 5  # dev evaluations without an improvement before stopping
+    min_delta: float = 0.0  # the dev gain (in the metric's 0-1 units) that resets patience; 0 = any gain
     batch_tokens: int = 1000  # padded tokens per training batch
     eval_batch_tokens: int = 4000
     lr: float = 1e-3
@@ -126,6 +129,7 @@ class TrainerConfig:
               f"must be >= trainer.min_steps ({self.min_steps}) and >= 1, or null, got {self.max_steps}")
         check(self.eval_steps >= 1, "trainer.eval_steps", f"must be >= 1, got {self.eval_steps}")
         check(self.patience >= 1, "trainer.patience", f"must be >= 1, got {self.patience}")
+        check(self.min_delta >= 0, "trainer.min_delta", f"must be >= 0, got {self.min_delta}")
         check(self.batch_tokens >= 1, "trainer.batch_tokens", f"must be >= 1, got {self.batch_tokens}")
         check(self.eval_batch_tokens >= 1, "trainer.eval_batch_tokens", f"must be >= 1, got {self.eval_batch_tokens}")
         check(self.weight_decay >= 0, "trainer.weight_decay", f"must be >= 0, got {self.weight_decay}")

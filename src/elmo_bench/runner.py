@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 # Keys that may change without changing the cell: a run may resume with another thread count, or on another
 # device (a cell started on a CPU and resumed on a GPU; the checkpoint is loaded onto whichever runs it).
 IGNORED_FOR_IDENTITY = ("force", "keep_checkpoint", "keep_encoder", "trainer.device", "trainer.threads")
+# Knobs added after cells were recorded, with the value every earlier run had: a cell written before the knob
+# existed is the same cell as one that sets it to this value.
+ADDED_KEYS = {"trainer.min_delta": 0.0}
 ENCODER_FILE = "encoder.pt"  # the fine-tuned encoder's weights (keep_encoder), for probing
 
 
@@ -85,7 +88,7 @@ def identity_differences(stored: dict, current: dict, prefix: str = "") -> list[
     for key in sorted(set(stored) | set(current)):
         if f"{prefix}{key}" in IGNORED_FOR_IDENTITY:
             continue
-        old, new = stored.get(key), current.get(key)
+        old, new = (record.get(key, ADDED_KEYS.get(f"{prefix}{key}")) for record in (stored, current))
         if isinstance(old, dict) and isinstance(new, dict):
             differences += identity_differences(old, new, f"{prefix}{key}.")
         elif old != new:

@@ -230,12 +230,11 @@ class Trainer:
         progress.history.append({"stage": self.strategy.stages[progress.stage], "epoch": progress.epoch,
                                  "step": progress.step, "loss": loss, "dev": dev_score, "seconds": seconds,
                                  "lr": rates})
-        if dev_score > progress.best_score:
+        gain = dev_score - progress.best_score
+        progress.bad_evals = 0 if gain > self.config.min_delta else progress.bad_evals + 1
+        if gain > 0:
             progress.best_score, progress.best_step, progress.best_epoch = dev_score, progress.step, progress.epoch
-            progress.bad_evals = 0
             self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        else:
-            progress.bad_evals += 1
         log.info("%s epoch %d, step %d: loss %.4f, dev %s %.4f (best %.4f at step %d), %.1fs",
                  self.strategy.stages[progress.stage], progress.epoch, progress.step, loss, self.task.metric,
                  dev_score, progress.best_score, progress.best_step, seconds)

@@ -231,12 +231,14 @@ def _extra_tests(extra, metric: str) -> dict[str, ExtraTestResult]:
 
 # What two runs compared as a pair must share (besides the task, size and seed of their row), by the name the
 # report gives it; each value is what the runner recorded, with a fallback for runs from before it did.
-TRAINER_BUDGET = ("max_epochs", "min_steps", "max_steps", "eval_steps", "patience", "batch_tokens")
+TRAINER_BUDGET = ("max_epochs", "min_steps", "max_steps", "eval_steps", "patience", "min_delta", "batch_tokens")
+# Budget knobs added after runs were recorded, with the value every earlier run had.
+TRAINER_BUDGET_BEFORE_RECORDED = {"trainer.min_delta": 0.0}
 
 
 def pair_identity(data: dict, config: dict[str, Any]) -> dict[str, str]:
-    def picked(prefix: str, keys=None) -> str:
-        return json.dumps({key: value for key, value in sorted(config.items()) if key.startswith(prefix)
+    def picked(prefix: str, keys=None, settings: dict[str, Any] = config) -> str:
+        return json.dumps({key: value for key, value in sorted(settings.items()) if key.startswith(prefix)
                            and (keys is None or key[len(prefix):] in keys)}, sort_keys=True)
 
     files = ", ".join(Path(part.strip()).name for part in str(data.get("data_source", "")).split(","))
@@ -244,7 +246,7 @@ def pair_identity(data: dict, config: dict[str, Any]) -> dict[str, str]:
         "train subset": str(data.get("train_subset_digest")),
         "data": data.get("data_digest") or f"{data['dataset']} ({data.get('train_pool')} training examples; {files})",
         "head": picked("head."),
-        "trainer budget": picked("trainer.", TRAINER_BUDGET),
+        "trainer budget": picked("trainer.", TRAINER_BUDGET, {**TRAINER_BUDGET_BEFORE_RECORDED, **config}),
         # runs written before the encoder seam recorded "bilm_fingerprint"; older ones the model's name only
         "encoder": (data.get("encoder_fingerprint") or data.get("bilm_fingerprint")
                     or picked("model.", ("name", "random_weights"))),
