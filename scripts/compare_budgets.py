@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections import defaultdict
 from pathlib import Path
 from statistics import mean
@@ -29,11 +30,16 @@ def load_runs(folder: Path) -> dict[tuple[Cell, int], dict]:
 
 
 def ended_by_patience(result: dict) -> bool:
-    """Whether early stopping ended the run: its last stage scored dev `patience` times after the best step."""
-    patience = result["config"]["trainer"]["patience"]
-    history = result["history"]
-    last_stage = [entry for entry in history if entry["stage"] == history[-1]["stage"]]
-    return sum(entry["step"] > result["best_step"] for entry in last_stage) >= patience
+    """Whether early stopping ended the run: the trainer's count replayed over the history (each stage starts
+    it afresh; a dev gain above `min_delta`, 0 for runs recorded before the knob, resets it) reached `patience`."""
+    trainer = result["config"]["trainer"]
+    best, bad_evals, stage = -math.inf, 0, None
+    for entry in result["history"]:
+        if entry["stage"] != stage:
+            stage, bad_evals = entry["stage"], 0
+        bad_evals = 0 if entry["dev"] - best > trainer.get("min_delta", 0.0) else bad_evals + 1
+        best = max(best, entry["dev"])
+    return bad_evals >= trainer["patience"]
 
 
 def late_dev_gain(result: dict) -> float:

@@ -63,3 +63,19 @@ def test_twins_on_different_subsets_are_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["compare_budgets.py", str(tmp_path / "capped"), str(tmp_path / "longer")])
     with pytest.raises(SystemExit, match="ner/1000/finetune seed 1: the two budgets trained on different subsets"):
         compare_budgets.main()
+
+
+@pytest.mark.parametrize(("min_delta", "ended"), [(None, False), (0.0, False), (0.01, True)])
+def test_gains_below_min_delta_count_towards_patience(min_delta, ended):
+    trainer = {"patience": 2} | ({} if min_delta is None else {"min_delta": min_delta})
+    history = [{"stage": "frozen", "step": step, "dev": dev} for step, dev in ((100, 0.50), (200, 0.505), (300, 0.509))]
+    result = {"config": {"trainer": trainer}, "history": history, "best_step": 300}
+    assert compare_budgets.ended_by_patience(result) is ended
+
+
+def test_a_new_stage_starts_the_count_afresh():
+    history = [{"stage": "frozen", "step": 100, "dev": 0.6}, {"stage": "frozen", "step": 200, "dev": 0.5},
+               {"stage": "tuned", "step": 300, "dev": 0.5}, {"stage": "tuned", "step": 400, "dev": 0.5}]
+    result = {"config": {"trainer": {"patience": 2}}, "history": history, "best_step": 100}
+    assert compare_budgets.ended_by_patience(result)
+    assert not compare_budgets.ended_by_patience(result | {"history": history[:3]})
