@@ -17,6 +17,8 @@ from collections import defaultdict
 from pathlib import Path
 from statistics import mean
 
+from elmo_bench.recorded import ADDED_KEYS
+
 Cell = tuple[str, int, str]  # task, training size, strategy
 
 
@@ -37,7 +39,7 @@ def ended_by_patience(result: dict) -> bool:
     for entry in result["history"]:
         if entry["stage"] != stage:
             stage, bad_evals = entry["stage"], 0
-        bad_evals = 0 if entry["dev"] - best > trainer.get("min_delta", 0.0) else bad_evals + 1
+        bad_evals = 0 if entry["dev"] - best > trainer.get("min_delta", ADDED_KEYS["trainer.min_delta"]) else bad_evals + 1
         best = max(best, entry["dev"])
     return bad_evals >= trainer["patience"]
 

@@ -28,6 +28,7 @@ from .data.errors import DataError
 from .data.subsample import nested_subset
 from .elmo.download import public_url
 from .elmo.sources import is_url
+from .recorded import ADDED_KEYS
 from .encoders import Encoder, load_encoder
 from .strategies import EmbedderContext, Strategy, make_strategy, parameter_groups
 from .strategies.embedder import WordVocabulary
@@ -41,9 +42,6 @@ log = logging.getLogger(__name__)
 # Keys that may change without changing the cell: a run may resume with another thread count, or on another
 # device (a cell started on a CPU and resumed on a GPU; the checkpoint is loaded onto whichever runs it).
 IGNORED_FOR_IDENTITY = ("force", "keep_checkpoint", "keep_encoder", "trainer.device", "trainer.threads")
-# Knobs added after cells were recorded, with the value every earlier run had: a cell written before the knob
-# existed is the same cell as one that sets it to this value.
-ADDED_KEYS = {"trainer.min_delta": 0.0}
 ENCODER_FILE = "encoder.pt"  # the fine-tuned encoder's weights (keep_encoder), for probing
 
 

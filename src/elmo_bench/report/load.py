@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..recorded import ADDED_KEYS
+
 RESULT_FILE = "result.json"
 PROBE_FILE = "probe.json"  # a probe's folder (elmo-bench-probe) is named like a run's but is not one
 # Config keys that never make two runs different settings: the seed axis, where a run was written, rerun switches.
@@ -232,8 +234,6 @@ def _extra_tests(extra, metric: str) -> dict[str, ExtraTestResult]:
 # What two runs compared as a pair must share (besides the task, size and seed of their row), by the name the
 # report gives it; each value is what the runner recorded, with a fallback for runs from before it did.
 TRAINER_BUDGET = ("max_epochs", "min_steps", "max_steps", "eval_steps", "patience", "min_delta", "batch_tokens")
-# Budget knobs added after runs were recorded, with the value every earlier run had.
-TRAINER_BUDGET_BEFORE_RECORDED = {"trainer.min_delta": 0.0}
 
 
 def pair_identity(data: dict, config: dict[str, Any]) -> dict[str, str]:
@@ -246,7 +246,7 @@ def pair_identity(data: dict, config: dict[str, Any]) -> dict[str, str]:
         "train subset": str(data.get("train_subset_digest")),
         "data": data.get("data_digest") or f"{data['dataset']} ({data.get('train_pool')} training examples; {files})",
         "head": picked("head."),
-        "trainer budget": picked("trainer.", TRAINER_BUDGET, {**TRAINER_BUDGET_BEFORE_RECORDED, **config}),
+        "trainer budget": picked("trainer.", TRAINER_BUDGET, {**ADDED_KEYS, **config}),
         # runs written before the encoder seam recorded "bilm_fingerprint"; older ones the model's name only
         "encoder": (data.get("encoder_fingerprint") or data.get("bilm_fingerprint")
                     or picked("model.", ("name", "random_weights"))),
