@@ -35,11 +35,12 @@ def ended_by_patience(result: dict) -> bool:
     """Whether early stopping ended the run: the trainer's count replayed over the history (each stage starts
     it afresh; a dev gain above `min_delta`, 0 for runs recorded before the knob, resets it) reached `patience`."""
     trainer = result["config"]["trainer"]
+    min_delta = trainer.get("min_delta", ADDED_KEYS["trainer.min_delta"])
     best, bad_evals, stage = -math.inf, 0, None
     for entry in result["history"]:
         if entry["stage"] != stage:
             stage, bad_evals = entry["stage"], 0
-        bad_evals = 0 if entry["dev"] - best > trainer.get("min_delta", ADDED_KEYS["trainer.min_delta"]) else bad_evals + 1
+        bad_evals = 0 if entry["dev"] - best > min_delta else bad_evals + 1
         best = max(best, entry["dev"])
     return bad_evals >= trainer["patience"]
 

@@ -28,8 +28,8 @@ from .data.errors import DataError
 from .data.subsample import nested_subset
 from .elmo.download import public_url
 from .elmo.sources import is_url
-from .recorded import ADDED_KEYS
 from .encoders import Encoder, load_encoder
+from .recorded import ADDED_KEYS
 from .strategies import EmbedderContext, Strategy, make_strategy, parameter_groups
 from .strategies.embedder import WordVocabulary
 from .strategies.feature_cache import FeatureCost
