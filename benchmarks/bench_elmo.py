@@ -38,7 +38,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from elmo_bench.elmo import BiLM, batch_to_ids, load_bilm
-from elmo_bench.elmo.batching import bucket_batches
+from elmo_bench.batching import bucket_batches
 from elmo_bench.elmo.char_ids import BOS_IDS, EOS_IDS, token_to_char_ids
 from elmo_bench.elmo.options import BiLMOptions, parse_options
 

@@ -21,7 +21,7 @@ from hydra import compose, initialize_config_dir
 from elmo_bench.cli import setup
 from elmo_bench.config import PROJECT_ROOT, shared_path, typed
 from elmo_bench.data.conll import read_column_file
-from elmo_bench.elmo.batching import bucket_batches
+from elmo_bench.batching import bucket_batches
 from elmo_bench.encoders import Encoder, load_encoder
 
 

@@ -12,7 +12,6 @@ again (the second full run shows the same time: nothing is cached between runs).
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 import warnings
@@ -22,14 +21,17 @@ import numpy as np
 from scipy import stats
 from seqeval.metrics import f1_score
 
+from elmo_bench.cell.layout import CellKey, write_predictions
+from elmo_bench.cell.result import CellResult
 from elmo_bench.metrics.squad import squad_scores
 from elmo_bench.report import build_report
 from elmo_bench.report.load import load_runs
 from elmo_bench.report.table import score_runs
+from elmo_bench.strategies import STRATEGIES as STRATEGY_KINDS
 
 TAGS = ["O"] * 6 + ["B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-MISC"]
 TEST_SETS = {"ner": ("f1", 3453), "sst5": ("accuracy", 2210), "stsb": ("pearson", 1379), "squad": ("f1", 10570)}
-STRATEGIES = ("feature_ensemble", "finetune", "two_stage")
+STRATEGIES = tuple(strategy.kind for strategy in STRATEGY_KINDS)
 SIZES = (200, 1000, 4000, 16000)
 
 
@@ -64,12 +66,11 @@ def write_cells(root: Path, seeds: int) -> int:
             for size_index, size in enumerate(SIZES):
                 for seed in range(1, seeds + 1):
                     quality = 0.5 + 0.08 * size_index + 0.01 * strategy_index
-                    folder = root / task / strategy / "cpu-small" / f"n{size}" / f"seed{seed}"
-                    (folder / "predictions").mkdir(parents=True)
+                    folder = CellKey(task, strategy, "cpu-small", str(size), seed).folder(root)
+                    folder.mkdir(parents=True)
                     rows = planted_rows(task, quality, rng)
-                    (folder / "predictions" / "test.jsonl").write_text(
-                        "".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-                    (folder / "result.json").write_text(json.dumps(result(task, metric, strategy, size, seed, rows)))
+                    predictions = write_predictions(folder, "test", rows)
+                    result(task, metric, strategy, size, seed, rows, predictions).write(folder)
                     cells += 1
     return cells
 
@@ -86,11 +87,11 @@ def score(task: str, rows: list[dict]) -> float:
     return 100 * float(np.mean([g == p for g, p in zip(gold, pred)]))
 
 
-def result(task: str, metric: str, strategy: str, size: int, seed: int, rows: list[dict]) -> dict:
-    return {"status": "complete", "task": task, "dataset": task, "strategy": strategy, "model": "cpu-small",
-            "train_size": size, "seed": seed, "metric": metric, "dev": 0.0, "test": score(task, rows),
-            "train_seconds": 10.0, "trainable_params": 1000, "predictions": {"test": "predictions/test.jsonl"},
-            "config": {}}
+def result(task: str, metric: str, strategy: str, size: int, seed: int, rows: list[dict],
+           predictions: str) -> CellResult:
+    return CellResult(task=task, dataset=task, strategy=strategy, model="cpu-small", train_size=size, seed=seed,
+                      metric=metric, dev=0.0, test=score(task, rows), train_seconds=10.0, trainable_params=1000,
+                      predictions={"test": predictions}, config={})
 
 
 def timed(label: str, work) -> float:

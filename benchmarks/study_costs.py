@@ -15,10 +15,12 @@ ratio to feature_ensemble's.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from collections import defaultdict
 from pathlib import Path
+
+from elmo_bench.cell.layout import RESULT_FILE, cell_folders
+from elmo_bench.cell.result import CellResult
 
 
 def measured(result: dict) -> dict[str, float]:
@@ -84,8 +86,8 @@ def spent(folder: Path) -> None:
     cached: dict[str, float] = {}
     resumed_early = 0
     cpu_cells, cpu_seconds, cpu_walls = 0, 0.0, 0.0  # the cells that recorded their CPU time
-    for path in sorted(folder.glob("**/result.json")):
-        result = json.loads(path.read_text(encoding="utf-8"))
+    for path in sorted(cell / RESULT_FILE for cell in cell_folders(folder) if (cell / RESULT_FILE).is_file()):
+        result = CellResult.read(path).to_json()
         key = (result["task"], result["strategy"])
         # a cell resumed before runs counted earlier attempts in wall_seconds: its parts bound it from below
         counted = sum(result[part] for part in PARTS)
@@ -135,8 +137,8 @@ def main() -> None:
     if args.spent:
         return spent(args.folder)
     cells = {}
-    for path in sorted(args.folder.glob("*/*/*/n*/seed*/result.json")):
-        result = json.loads(path.read_text(encoding="utf-8"))
+    for path in sorted(cell / RESULT_FILE for cell in cell_folders(args.folder) if (cell / RESULT_FILE).is_file()):
+        result = CellResult.read(path).to_json()
         # two_stage's probe trained half an epoch per stage: its updates per epoch are finetune's
         cells[(result["task"], result["train_size"], result["strategy"])] = measured(result)
     for (task, size, strategy), cost in cells.items():

@@ -1,60 +1,48 @@
-"""Copy the finished cells of a sweep into a folder to commit: each cell's result.json, and every cell's
-predictions in one predictions.tar.gz (no checkpoints, no feature caches, no logs).
+"""Copy the finished cells of a sweep into a folder to commit: each cell's result.json and its gzipped predictions
+(no checkpoints, no feature caches, no logs), each file written once.
 
-    python scripts/collect_cells.py outputs/study_cpu results/study_cpu
+    python scripts/collect_cells.py outputs/study_v2 results/study_v2
 
 A cell is finished when its folder holds result.json; unfinished cells are left where they are (they resume).
-Running it again adds the cells finished since; the archive is rebuilt from every collected cell, in sorted order
-with fixed timestamps, so the same cells give the same bytes. Cells already packed keep their predictions even when the source no longer
-holds them. Then `tar xzf predictions.tar.gz` inside the target
-restores the predictions beside each result.json, for `elmo-bench-report` and `recompute_metrics.py`.
+Running it again copies only the cells finished since: a collected cell is never rewritten, so committing a new
+cell adds its own files and nothing else (no archive that every new cell would rewrite). Predictions written as
+plain `.jsonl` by older runs are gzipped on the way (with a fixed header: the same file gives the same bytes);
+result.json keeps naming them as the run wrote them, and the readers find the `.gz` beside that name.
 """
 from __future__ import annotations
 
 import argparse
 import gzip
 import shutil
-import tarfile
 from pathlib import Path
+
+from elmo_bench.cell.layout import PREDICTIONS_DIR, RESULT_FILE, cell_folders
+
+
+def copy_predictions(source: Path, destination: Path) -> None:
+    destination.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.glob("*.jsonl*")):
+        if path.suffix == ".gz":
+            shutil.copy2(path, destination / path.name)
+            continue
+        with open(path, "rb") as plain, open(destination / f"{path.name}.gz", "wb") as out, \
+                gzip.GzipFile(filename="", fileobj=out, mode="wb", mtime=0) as zipped:
+            shutil.copyfileobj(plain, zipped)
 
 
 def collect(source: Path, target: Path) -> int:
-    """Copy finished cells from `source` to `target` and stage every cell's predictions (those already packed
-    first); the number of cells new to `target`."""
-    staged = target / ".predictions"
-    if (target / "predictions.tar.gz").is_file():
-        with tarfile.open(target / "predictions.tar.gz") as archive:
-            for member in archive.getmembers():
-                if member.isfile() and member.name.endswith(".jsonl"):
-                    cell = Path(member.name).parent.parent  # <cell>/predictions/<split>.jsonl
-                    (staged / cell).mkdir(parents=True, exist_ok=True)
-                    (staged / cell / Path(member.name).name).write_bytes(archive.extractfile(member).read())
+    """Copy the finished cells of `source` that `target` does not hold yet; their number."""
     copied = 0
-    for result in sorted(source.glob("*/*/*/n*/seed*/result.json")):
-        cell = result.parent.relative_to(source)
-        destination = target / cell
-        if not (destination / "result.json").is_file():
-            copied += 1
-        destination.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(result, destination / "result.json")
-        for predictions in sorted((result.parent / "predictions").glob("*.jsonl")):
-            (staged / cell).mkdir(parents=True, exist_ok=True)
-            shutil.copy2(predictions, staged / cell / predictions.name)
+    for folder in cell_folders(source):
+        if not (folder / RESULT_FILE).is_file():
+            continue
+        destination = target / folder.relative_to(source)
+        if (destination / RESULT_FILE).is_file():
+            continue  # collected before: written once
+        copy_predictions(folder / PREDICTIONS_DIR, destination / PREDICTIONS_DIR)
+        shutil.copy2(folder / RESULT_FILE, destination / RESULT_FILE)  # last: its presence marks the cell complete
+        copied += 1
     return copied
-
-
-def pack(target: Path) -> None:
-    """predictions.tar.gz from target/.predictions, as <cell>/predictions/<split>.jsonl, reproducibly."""
-    staged = target / ".predictions"
-    with gzip.GzipFile(target / "predictions.tar.gz", "wb", mtime=0) as zipped, \
-            tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        for path in sorted(staged.rglob("*.jsonl")):
-            cell = path.parent.relative_to(staged)
-            info = archive.gettarinfo(str(path), arcname=f"./{cell}/predictions/{path.name}")
-            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-            with open(path, "rb") as handle:
-                archive.addfile(info, handle)
-    shutil.rmtree(staged)
 
 
 def main() -> None:
@@ -63,9 +51,8 @@ def main() -> None:
     parser.add_argument("target", type=Path, help="the folder to commit, e.g. results/<study name>")
     args = parser.parse_args()
     copied = collect(args.source, args.target)
-    pack(args.target)
-    total = len(list(args.target.glob("*/*/*/n*/seed*/result.json")))
-    print(f"{copied} new cells; {total} cells in {args.target}, predictions in {args.target / 'predictions.tar.gz'}")
+    total = sum((folder / RESULT_FILE).is_file() for folder in cell_folders(args.target))
+    print(f"{copied} new cells; {total} cells in {args.target}")
 
 
 if __name__ == "__main__":

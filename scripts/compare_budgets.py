@@ -11,13 +11,14 @@ tests come from `elmo-bench-report` on each folder.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from collections import defaultdict
 from pathlib import Path
 from statistics import mean
 
-from elmo_bench.recorded import ADDED_KEYS
+from elmo_bench.cell.layout import RESULT_FILE, cell_folders
+from elmo_bench.cell.result import CellResult
+from elmo_bench.cell.identity import ADDED_KEYS
 
 Cell = tuple[str, int, str]  # task, training size, strategy
 
@@ -25,8 +26,8 @@ Cell = tuple[str, int, str]  # task, training size, strategy
 def load_runs(folder: Path) -> dict[tuple[Cell, int], dict]:
     """Every finished run under `folder`, by (task, size, strategy) and seed."""
     runs = {}
-    for path in sorted(folder.glob("**/result.json")):
-        result = json.loads(path.read_text(encoding="utf-8"))
+    for path in sorted(cell / RESULT_FILE for cell in cell_folders(folder) if (cell / RESULT_FILE).is_file()):
+        result = CellResult.read(path).to_json()
         runs[(result["task"], result["train_size"], result["strategy"]), result["seed"]] = result
     return runs
 

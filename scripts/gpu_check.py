@@ -11,7 +11,6 @@ project (or $ELMO_BENCH_SHARED), as the tests do.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -23,8 +22,13 @@ from pathlib import Path
 
 import torch
 
-TASKS = ["ner", "pos", "sst5", "agnews", "stsb", "squad"]
-STRATEGIES = ["feature_ensemble", "finetune", "two_stage"]
+from elmo_bench.cell.layout import CHECKPOINT_FILE, RESULT_FILE, CellKey
+from elmo_bench.cell.result import CellResult
+from elmo_bench.config import conf_choices
+from elmo_bench.strategies import STRATEGIES as STRATEGY_KINDS
+
+TASKS = [task for task, family in conf_choices("task").items() if task != family]  # the stock tasks
+STRATEGIES = [strategy.kind for strategy in STRATEGY_KINDS]
 PRECISIONS = ["fp32", "bf16", "fp16"]
 MODELS = ["fixture"]  # minilm too with --models fixture,minilm: the transformer encoder's path on the device
 SMALL = ["data.use_hub=false", "data.train_size=16", "trainer.max_epochs=1", "trainer.min_steps=0",
@@ -36,7 +40,7 @@ RESUMED = ["model=fixture", "data.use_hub=false", "task=ner", "strategy=two_stag
 def cell(overrides: list[str]) -> dict:
     from elmo_bench.cli import setup
     from elmo_bench.config import PROJECT_ROOT, typed
-    from elmo_bench.runner import run
+    from elmo_bench.cell.runner import run
     from hydra import compose, initialize_config_dir
 
     setup()
@@ -77,17 +81,18 @@ def killed_then_resumed(out: Path, first_device: str, device: str) -> str:
     """Kills a two_stage cell after its first checkpoint, resumes it on `device`, compares with a straight run."""
     cli_to_end([*RESUMED, f"trainer.device={device}", f"output_dir={out}/straight"])
     victim = cli([*RESUMED, f"trainer.device={first_device}", f"output_dir={out}/killed"])
-    folder = out / "killed/ner/two_stage/fixture/n200/seed1"
-    while not (folder / "checkpoint.pt").exists():
+    key = CellKey("ner", "two_stage", "fixture", "200", 1)
+    folder = key.folder(out / "killed")
+    while not (folder / CHECKPOINT_FILE).exists():
         assert victim.poll() is None, "the run ended before it could be killed"
         time.sleep(0.05)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     cli_to_end([*RESUMED, f"trainer.device={device}", f"output_dir={out}/killed"])
-    expected = json.loads((out / "straight/ner/two_stage/fixture/n200/seed1/result.json").read_text())
-    got = json.loads((folder / "result.json").read_text())
-    gap = max(abs(got["metrics"][s]["f1"] - expected["metrics"][s]["f1"]) for s in ("dev", "test"))
-    assert got["device"].startswith(device) and gap < 1.0, f"resumed F1 differs by {gap:.3f}"
+    expected = CellResult.read(key.folder(out / "straight") / RESULT_FILE)
+    got = CellResult.read(folder / RESULT_FILE)
+    gap = max(abs(got.metrics[s]["f1"] - expected.metrics[s]["f1"]) for s in ("dev", "test"))
+    assert got.device.startswith(device) and gap < 1.0, f"resumed F1 differs by {gap:.3f}"
     return f"killed on {first_device}, resumed on {device}: F1 gap {gap:.4f} (CUDA kernels are not bit-exact)"
 
 

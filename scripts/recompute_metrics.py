@@ -4,6 +4,7 @@
 
 Dev, test and every extra test set (result.json's `extra_test`) are checked.
 
+Predictions are read wherever the study keeps them (gzipped per cell, or in a study's frozen archive), in place.
 Scores come from the standard libraries, not from the code that trained the model: seqeval (default,
 conlleval-compatible mode) for entity F1, plain counting for accuracies, scipy for Pearson/Spearman,
 and the official SQuAD v1.1 rules for QA F1. Exits 1 if any cell disagrees by more than 1e-3.
@@ -11,7 +12,6 @@ and the official SQuAD v1.1 rules for QA F1. Exits 1 if any cell disagrees by mo
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import string
 import sys
@@ -20,6 +20,9 @@ from pathlib import Path
 
 from scipy import stats
 from seqeval.metrics import f1_score
+
+from elmo_bench.cell.layout import RESULT_FILE, read_predictions  # reading files only: the scoring is below
+from elmo_bench.cell.result import CellResult
 
 
 def squad_normalize(text: str) -> list[str]:
@@ -63,11 +66,10 @@ def scored_sets(result: dict) -> list[tuple[str, str, float, str]]:
 
 
 def check(result_file: Path) -> list[str]:
-    result = json.loads(result_file.read_text(encoding="utf-8"))
+    result = CellResult.read(result_file).to_json()
     problems = []
     for name, metric, recorded, predictions in scored_sets(result):
-        path = result_file.parent / predictions
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        rows = read_predictions(result_file.parent, predictions)  # gzipped, plain or in a study's frozen archive
         value = recompute(metric, rows)
         status = "ok" if abs(value - recorded) <= 1e-3 else "MISMATCH"
         print(f"{status:8} {result_file.parent} {name} {metric}: recorded {recorded:.4f}, recomputed {value:.4f}")
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="+", type=Path)
     args = parser.parse_args(argv)
-    files = sorted(f for folder in args.folders for f in folder.rglob("result.json"))
+    files = sorted(f for folder in args.folders for f in folder.rglob(RESULT_FILE))
     if not files:
         print(f"no result.json under {', '.join(map(str, args.folders))}", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
+from elmo_bench.cell.layout import predictions_name, read_predictions
 from elmo_bench.cli import setup
 from elmo_bench.config import PROJECT_ROOT, RunConfig, typed
 
@@ -62,6 +63,11 @@ def offline_overrides(data_root: Path, tmp_path: Path, monkeypatch) -> list[str]
 
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def cell_predictions(folder: Path, split: str) -> list[dict]:
+    """A cell's predictions of one split, from the gzipped file the runner writes."""
+    return read_predictions(folder, predictions_name(split))
 
 
 def make_config(overrides: list[str]) -> RunConfig:

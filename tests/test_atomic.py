@@ -8,8 +8,8 @@ import stat
 import pytest
 import torch
 
-from elmo_bench import atomic
-from elmo_bench.atomic import save_torch, write_json
+from elmo_bench.cell import atomic
+from elmo_bench.cell.atomic import save_torch, write_json
 
 
 @pytest.fixture

@@ -53,14 +53,13 @@ import h5py
 import pytest
 import torch
 
-from elmo_bench.config import ConfigError
-from elmo_bench.data.errors import DataError, DataFormatError
+from elmo_bench.errors import ConfigError, DataError, DataFormatError
 from elmo_bench.data.squad import read_squad
 from elmo_bench.elmo import OptionsError, SourceError, WeightsError, batch_to_ids, load_bilm, read_options
-from elmo_bench.runner import cell_dir, run
+from elmo_bench.cell.runner import cell_dir, run
 from elmo_bench.tasks import make_task
 
-from runs import FAST, OpensAMarker, conll_slice, make_config
+from runs import FAST, OpensAMarker, cell_predictions, conll_slice, make_config
 
 pytestmark = pytest.mark.slow
 
@@ -262,7 +261,7 @@ def test_a_1000_token_sentence_is_tagged_whole(setup):
     long_sentence = "".join(f"word{i} NN I-NP {'I-PER' if i % 7 == 0 else 'O'}\n" for i in range(1000))
     test_file.write_text(test_file.read_text() + "\n" + long_sentence + "\n", encoding="utf-8")
     run(make_config(overrides))
-    rows = [json.loads(line) for line in next(out.rglob("predictions/test.jsonl")).read_text().splitlines()]
+    rows = cell_predictions(next(out.rglob("predictions")).parent, "test")
     assert len(rows[-1]["gold"]) == len(rows[-1]["pred"]) == 1000
 
 

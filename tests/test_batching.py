@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from elmo_bench.elmo.batching import bucket_batches
+from elmo_bench.batching import bucket_batches
 
 
 def _lengths(n=500, seed=0):

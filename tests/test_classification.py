@@ -11,12 +11,11 @@ import torch
 from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
 
-from elmo_bench.config import ConfigError
+from elmo_bench.errors import ConfigError, DataError, DataFormatError
 from elmo_bench.data.agnews import clean_news_text, read_news_csv
-from elmo_bench.data.errors import DataError, DataFormatError
 from elmo_bench.data.sst import read_sst_trees
 from elmo_bench.data.tokenize import tokenize
-from elmo_bench.runner import cell_dir, run
+from elmo_bench.cell.runner import cell_dir, run
 from elmo_bench.tasks import classification
 from elmo_bench.tasks.base import Example
 from elmo_bench.tasks.classification import (
@@ -27,7 +26,7 @@ from elmo_bench.tasks.classification import (
     accuracy,
 )
 
-from runs import FAST, make_config, offline_overrides, read_jsonl
+from runs import FAST, cell_predictions, make_config, offline_overrides
 
 SST_LABELS = {"0", "1", "2", "3", "4"}
 NEWS_LABELS = {"1", "2", "3", "4"}
@@ -400,7 +399,7 @@ def overrides(slice_root, tmp_path, monkeypatch):
 
 def check_recomputed_accuracy(config, result: dict, sizes: dict[str, int], classes: list[str]) -> None:
     for split, size in sizes.items():
-        rows = read_jsonl(cell_dir(config) / "predictions" / f"{split}.jsonl")
+        rows = cell_predictions(cell_dir(config), split)
         assert len(rows) == size and {r["gold"] for r in rows} | {r["pred"] for r in rows} <= set(classes)
         expected = 100 * accuracy_score([r["gold"] for r in rows], [r["pred"] for r in rows])
         assert result[split] == pytest.approx(expected, abs=1e-3)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from elmo_bench.data.conll import TaggedSentence, iob1_to_iob2, read_column_file
-from elmo_bench.data.errors import DataError, DataFormatError
+from elmo_bench.errors import DataError, DataFormatError
 
 DATA = Path(os.environ.get("ELMO_BENCH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 CONLL = DATA / "conll2003"

@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 from elmo_bench.cli import setup
 from elmo_bench.config import PROJECT_ROOT, typed
 from elmo_bench.elmo import BiLM, batch_to_ids, load_bilm, read_options
-from elmo_bench.runner import run
+from elmo_bench.cell.runner import run
 
 from runs import conll_slice, make_config, offline_overrides
 

@@ -15,16 +15,21 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from elmo_bench.runner import build
+from elmo_bench.cell.runner import build
+from elmo_bench.config import conf_choices
 from elmo_bench.encoders.elmo import ElmoEncoder
+from elmo_bench.strategies import STRATEGIES
 from elmo_bench.strategies.embedder import LiveLayers
 
 from runs import FAST, make_config
 
 pytestmark = pytest.mark.slow
 
-ONE_TASK_PER_FAMILY = ["ner", "sst5", "stsb", "squad"]
-STAGES = [("feature_ensemble", 0), ("finetune", 0), ("two_stage", 0), ("two_stage", 1)]
+# a stock task of each family (conf/task; the family's own file needs the user's data), each strategy's stages
+ONE_TASK_PER_FAMILY = sorted({family: task for task, family in sorted(conf_choices("task").items(), reverse=True)
+                              if task != family}.values())
+STAGES = [(strategy.kind, stage) for strategy in STRATEGIES for stage in range(len(strategy.stages))]
+TUNED_STAGE = "finetune"  # the stage name under which a strategy's encoder trains
 
 
 @pytest.fixture
@@ -67,7 +72,7 @@ class OneDevicePerOp(TorchDispatchMode):
 def test_the_loss_runs_with_the_model_on_another_device(overrides, task, strategy, stage):
     cell = build(make_config([*overrides, f"task={task}", f"strategy={strategy}"]), torch.device("cpu"))
     cell.strategy.start_stage(stage)
-    live = strategy == "finetune" or stage == 1
+    live = cell.strategy.stages[stage] == TUNED_STAGE
     to_meta_except(cell.model, cell.encoder if live else None)
     encoder_ids = {id(p) for p in cell.encoder.parameters()}
     assert all(p.device.type == "meta" for p in cell.model.parameters() if id(p) not in encoder_ids)

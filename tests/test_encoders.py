@@ -13,11 +13,12 @@ import pytest
 import torch
 from runs import FAST, make_config, offline_overrides
 
-from elmo_bench.encoders import EncoderError, load_encoder
+from elmo_bench.errors import EncoderError
+from elmo_bench.encoders import load_encoder
 from elmo_bench.encoders.elmo import ElmoConfig, ElmoEncoder
 from elmo_bench.encoders.pieces import PieceLayout, owning_windows, window_starts
 from elmo_bench.encoders.transformer import TransformerConfig, TransformerEncoder
-from elmo_bench.runner import run
+from elmo_bench.cell.runner import run
 from elmo_bench.strategies.feature_cache import texts_key
 from elmo_bench.strategies.finetune import EncoderTuning, FinetuneConfig
 

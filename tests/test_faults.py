@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from elmo_bench import cell_lock
-from elmo_bench.cell_lock import CellBusy, CellLock
-from elmo_bench.runner import cell_dir, run
+from elmo_bench.cell import claim as cell_claim
+from elmo_bench.errors import CellBusy, TrainingError
+from elmo_bench.cell.claim import CellLock
+from elmo_bench.cell.runner import cell_dir, run
 from elmo_bench.encoders.elmo import ElmoEncoder
 from elmo_bench.strategies.feature_cache import load_or_compute
 from elmo_bench.tasks.tagging import TaggerModel
-from elmo_bench.training import Trainer, TrainingError
+from elmo_bench.training import Trainer
 
 from runs import FAST, conll_slice, make_config
 
@@ -111,7 +112,7 @@ def test_a_rival_that_takes_over_first_keeps_the_cell(tmp_path, monkeypatch):
         claim.unlink()
         claim.write_text(rival_claim)
 
-    monkeypatch.setattr(cell_lock.log, "warning", rival_takes_over_meanwhile)
+    monkeypatch.setattr(cell_claim.log, "warning", rival_takes_over_meanwhile)
     try:
         with pytest.raises(CellBusy, match=f"pid {rival.pid}"):
             CellLock(tmp_path).__enter__()

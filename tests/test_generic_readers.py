@@ -10,7 +10,7 @@ import pytest
 
 from elmo_bench.data.carve import carve_dev
 from elmo_bench.data.conllu import read_conllu
-from elmo_bench.data.errors import DataError, DataFormatError
+from elmo_bench.errors import DataError, DataFormatError
 from elmo_bench.data.labelled import label_prefix, labelled_rows, read_labelled_lines
 from elmo_bench.data.naming import dataset_name, stock_dataset
 from elmo_bench.data.tables import read_table, rows_by_split

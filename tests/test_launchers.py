@@ -25,6 +25,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from elmo_bench.cell.layout import predictions_name
 from elmo_bench.cli import setup
 from elmo_bench.config import PROJECT_ROOT, typed
 
@@ -85,7 +86,7 @@ def check_sweep(sweep: dict, launcher_says: str) -> None:
     assert sorted(sweep["results"]) == CELLS
     for cell, result in sweep["results"].items():
         assert result["status"] == "complete" and result["train_size"] == 20 and result["epochs"] == 1, cell
-        assert (sweep["out"] / cell / "predictions" / "test.jsonl").is_file()
+        assert (sweep["out"] / cell / predictions_name("test")).is_file()
     # The ReportCallback ran in the launching process once the launcher had collected every cell.
     assert (sweep["out"] / "report" / "comparison.md").is_file()
 

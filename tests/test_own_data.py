@@ -13,10 +13,10 @@ import datasets
 import pytest
 from scipy import stats
 
-from elmo_bench.config import PROJECT_ROOT, ConfigError
-from elmo_bench.data.errors import DataError, DataFormatError
+from elmo_bench.config import PROJECT_ROOT
+from elmo_bench.errors import ConfigError, DataError, DataFormatError
 from elmo_bench.data.hub import HubRef, parse_hub_ref
-from elmo_bench.runner import cell_dir, run
+from elmo_bench.cell.runner import cell_dir, run
 from elmo_bench.tasks import make_task
 from elmo_bench.tasks.tagging import TaggingTaskConfig
 
@@ -325,7 +325,7 @@ def run_with_extra_test(overrides: list[str], root: Path, tmp_path: Path, monkey
     result = run(config)
     folder = cell_dir(config)
     entry = result["extra_test"]["ood"]
-    assert entry["predictions"] == "predictions/extra_ood.jsonl" and entry["source"] == str(root / extra)
+    assert entry["predictions"] == "predictions/extra_ood.jsonl.gz" and entry["source"] == str(root / extra)
     assert entry["score"] == entry["metrics"][result["metric"]]
     assert recompute_metrics.main([str(folder)]) == 0
     return result, read_jsonl(folder / entry["predictions"])

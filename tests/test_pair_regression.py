@@ -12,10 +12,9 @@ import pytest
 import torch
 from scipy import stats
 
-from elmo_bench.config import ConfigError
-from elmo_bench.data.errors import DataError, DataFormatError
+from elmo_bench.errors import ConfigError, DataError, DataFormatError
 from elmo_bench.data.sts import attach_gold_scores, read_glue_sts, read_original_sts
-from elmo_bench.runner import cell_dir, run
+from elmo_bench.cell.runner import cell_dir, run
 from elmo_bench.tasks import pair_regression
 from elmo_bench.tasks.base import Example
 from elmo_bench.tasks.pair_regression import (
@@ -26,7 +25,7 @@ from elmo_bench.tasks.pair_regression import (
     correlations,
 )
 
-from runs import make_config, offline_overrides, read_jsonl
+from runs import cell_predictions, make_config, offline_overrides
 
 RANGE = (0.0, 5.0)
 HEADER = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2"
@@ -349,7 +348,7 @@ def test_one_epoch_run_records_correlations_recomputable_from_predictions(overri
     assert result["data_details"]["pairs"] == {"train": SLICE_ROWS, "dev": SLICE_ROWS, "test": SLICE_ROWS}
     gold_test = [float(row[4]) for row in tsv_rows(slice_root / "stsb/original/sts-test.tsv")]
     for split in ("dev", "test"):
-        rows = read_jsonl(folder / "predictions" / f"{split}.jsonl")
+        rows = cell_predictions(folder, split)
         assert [r["id"] for r in rows] == [f"{split}-{i}" for i in range(SLICE_ROWS)]
         gold, predicted = [r["gold"] for r in rows], [r["pred"] for r in rows]
         assert all(isinstance(p, float) and 0 <= p <= 5 for p in predicted)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from elmo_bench.config import ConfigError
+from elmo_bench.errors import ConfigError
 from elmo_bench.elmo import batch_to_ids, load_bilm
 from elmo_bench.pretrain.batches import StreamBatches
 from elmo_bench.pretrain.config import LRDecay, PretrainConfig, ShapeConfig

@@ -9,7 +9,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from elmo_bench.cli import setup
-from elmo_bench.config import PROJECT_ROOT, ConfigError
+from elmo_bench.config import PROJECT_ROOT
+from elmo_bench.errors import ConfigError
 from elmo_bench.probe import ProbeConfig, fit_probe, register_probe_schema, run_probe
 
 from runs import conll_slice
@@ -46,12 +47,15 @@ def test_a_probe_on_each_layer_and_a_runs_mix(shared_dir, tmp_path, monkeypatch)
     monkeypatch.setenv("ELMO_BENCH_CACHE", str(tmp_path / "cache"))
     cell = tmp_path / "cell"
     cell.mkdir()
-    (cell / "result.json").write_text(json.dumps({"scalar_mix": {"weights": [0.2, 0.3, 0.5], "gamma": 1.5},
-                                                  "config": {"inputs": {"layer_norm": False}}}))
+    (cell / "result.json").write_text(json.dumps({
+        "status": "complete", "task": "pos", "dataset": "conll2003", "strategy": "feature_ensemble", "model": "fixture",
+        "train_size": 80, "seed": 1, "metric": "accuracy", "dev": 90.0, "test": 90.0, "train_seconds": 1.0,
+        "trainable_params": 10, "scalar_mix": {"weights": [0.2, 0.3, 0.5], "gamma": 1.5},
+        "config": {"inputs": {"layer_norm": False}}}))
     config = probe_config(["task=pos", "model=fixture", f"data.root={root}", "data.use_hub=false",
                            f"output_dir={tmp_path / 'out'}", f"probe.cell={cell}", "probe.c_grid=[0.1,1.0]"])
     record = run_probe(config)
-    written = json.loads((tmp_path / "out/probe/pos/fixture/n80/seed1/probe.json").read_text())
+    written = json.loads((tmp_path / "out/probe/pos/feature_ensemble/fixture/nall/seed1/probe.json").read_text())
     assert written == record and record["unit"] == "token" and record["task_family"] == "tagging"
     assert list(record["probes"]) == ["layer 0", "layer 1", "layer 2", "learned mix"]
     assert all(0 < probe["test"] <= 100 and probe["c"] in (0.1, 1.0) for probe in record["probes"].values())
@@ -69,7 +73,7 @@ def test_the_report_shows_the_layer_table_beside_learned_mix_weights(tmp_path):
 
     from elmo_bench.report import build_report
 
-    probe_dir = tmp_path / "runs" / "probe" / "pos" / "fixture" / "n100"
+    probe_dir = tmp_path / "runs" / "probe" / "pos" / "layers" / "fixture" / "n100"
     for seed, layer1 in ((1, 90.0), (2, 92.0)):
         (probe_dir / f"seed{seed}").mkdir(parents=True)
         (probe_dir / f"seed{seed}" / "probe.json").write_text(json.dumps({
@@ -94,7 +98,7 @@ def test_the_report_shows_the_layer_table_beside_learned_mix_weights(tmp_path):
 
 @pytest.mark.slow
 def test_a_fine_tuned_cells_encoder_is_probed_under_its_own_name(shared_dir, tmp_path, monkeypatch):
-    from elmo_bench.runner import run
+    from elmo_bench.cell.runner import run
 
     from runs import FAST, make_config, offline_overrides
 
@@ -114,4 +118,4 @@ def test_a_fine_tuned_cells_encoder_is_probed_under_its_own_name(shared_dir, tmp
     assert tuned["encoder"] == f"fine-tuned: {cell / 'encoder.pt'}" and pretrained["encoder"] == "pretrained (frozen)"
     keys = [{cost["split"]: cost["key"] for cost in record["feature_cost"]} for record in (pretrained, tuned)]
     assert all(keys[0][split] != keys[1][split] for split in ("train", "dev", "test"))  # the tuned layers' own features
-    assert (tmp_path / "probes/probe/pos/fixture-tuned/n40/seed1/probe.json").is_file()
+    assert (tmp_path / "probes/probe/pos/finetune/fixture-tuned/n40/seed1/probe.json").is_file()

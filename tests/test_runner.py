@@ -14,15 +14,15 @@ from seqeval.metrics import classification_report, f1_score
 from sklearn.metrics import f1_score as f1_score_tokens
 
 from elmo_bench import host_speed
-from elmo_bench.atomic import save_torch
-from elmo_bench.checkpoints import read_checkpoint
-from elmo_bench.config import ConfigError
-from elmo_bench.data.errors import DataError
+from elmo_bench.cell.atomic import save_torch
+from elmo_bench.cell.checkpoints import read_checkpoint
+from elmo_bench.errors import ConfigError, DataError
 from elmo_bench.elmo.bilm import BiLM
-from elmo_bench.runner import cell_dir, config_record, identity_differences, run
+from elmo_bench.cell.identity import config_record, identity_differences
+from elmo_bench.cell.runner import cell_dir, run
 from elmo_bench.training import Trainer
 
-from runs import FAST, conll_slice, make_config, offline_overrides, read_jsonl
+from runs import FAST, cell_predictions, conll_slice, make_config, offline_overrides
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +76,7 @@ def test_ner_feature_ensemble_writes_a_complete_record(overrides):
     assert not (folder / "checkpoint.pt").exists()
     # The metric is recomputed here from the predictions file alone, with seqeval directly.
     for split in ("dev", "test"):
-        rows = read_jsonl(folder / "predictions" / f"{split}.jsonl")
+        rows = cell_predictions(folder, split)
         assert len(rows) == 60
         expected = 100 * f1_score([r["gold"] for r in rows], [r["pred"] for r in rows])
         assert result[split] == pytest.approx(expected, abs=1e-3)
@@ -97,7 +97,7 @@ def test_pos_both_strategies_share_the_subset_and_differ_in_trainable_biLM(overr
     # The fixture biLM's 105,120 weights plus the char table's padding row (E = 4), which trains too.
     assert tuned["trainable_params"] - frozen["trainable_params"] == 105_120 + 4
     assert tuned["total_params"] == frozen["total_params"]
-    rows = read_jsonl(Path(overrides[1].split("=", 1)[1]) / "pos/finetune/fixture/n50/seed1/predictions/test.jsonl")
+    rows = cell_predictions(Path(overrides[1].split("=", 1)[1]) / "pos/finetune/fixture/n50/seed1", "test")
     correct = sum(g == p for r in rows for g, p in zip(r["gold"], r["pred"]))
     assert tuned["test"] == pytest.approx(100 * correct / sum(len(r["gold"]) for r in rows), abs=1e-3)
     # Per tag, from the predictions with scikit-learn on the tokens.

@@ -14,11 +14,10 @@ import pytest
 import torch
 from torch import nn
 
-from elmo_bench.config import ConfigError
-from elmo_bench.data.errors import DataError, DataFormatError
+from elmo_bench.errors import ConfigError, DataError, DataFormatError
 from elmo_bench.data.squad import OFF_TOKEN_BOUNDARIES, Answer, TokenizedContext, articles_from_rows, read_squad
 from elmo_bench.data.tokenize import tokenize, tokenize_with_offsets
-from elmo_bench.runner import cell_dir, run
+from elmo_bench.cell.runner import cell_dir, run
 from elmo_bench.training import batches, evaluation_batches
 from elmo_bench.tasks.base import Example
 from elmo_bench.tasks.span_qa import (BidafHeadConfig, BidafModel, ContextSpans, OfflineSplitConfig,
@@ -26,7 +25,7 @@ from elmo_bench.tasks.span_qa import (BidafHeadConfig, BidafModel, ContextSpans,
                                       best_spans, deal_articles)
 from elmo_bench.metrics.squad import exact_match, normalize_answer, squad_scores, token_f1
 
-from runs import make_config, offline_overrides
+from runs import cell_predictions, make_config, offline_overrides
 
 DEV_FILE = "squad/dev-v1.1.json"
 
@@ -488,8 +487,7 @@ def test_one_epoch_of_each_strategy(squad_slice, raw_dev, tmp_path, monkeypatch)
         details = result["data_details"]
         assert details["protocol"] == "dev_split" and details["articles"]["counts"]["train"] == 1
         for split in ("dev", "test"):
-            rows = [json.loads(line) for line in
-                    (cell_dir(config) / "predictions" / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()]
+            rows = cell_predictions(cell_dir(config), split)
             assert len(rows) == details[split]["questions"]
             assert all(set(r) == {"id", "gold", "pred", "article", "paragraph"} and isinstance(r["pred"], str)
                        for r in rows)

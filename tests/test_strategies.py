@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from elmo_bench.encoders.elmo import ElmoConfig, ElmoEncoder
-from elmo_bench.runner import cell_dir, run
+from elmo_bench.cell.runner import cell_dir, run
 from elmo_bench.strategies.embedder import LiveLayers
 from elmo_bench.training import Trainer
 

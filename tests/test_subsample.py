@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from elmo_bench.data.errors import DataError
+from elmo_bench.errors import DataError
 from elmo_bench.data.subsample import nested_subset, subset_size
 
 POOL = list(range(14041))  # the size of CoNLL-2003's training pool

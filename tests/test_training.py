@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from elmo_bench.config import ConfigError, Schedule, TrainerConfig
+from elmo_bench.errors import ConfigError
+from elmo_bench.config import Schedule, TrainerConfig
 from elmo_bench.elmo import BiLM
 from elmo_bench.elmo.options import parse_options
 from elmo_bench.schedules import lr_multiplier

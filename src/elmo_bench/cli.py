@@ -13,20 +13,18 @@ import hydra
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from .config import PROJECT_ROOT, ConfigError, register_resolvers, register_schemas, typed
-from .data.errors import DataError
-from .elmo import OptionsError, SourceError, WeightsError
-from .encoders import EncoderError, encoder_schemas
+from .config import PROJECT_ROOT, register_resolvers, register_schemas, typed
+from .encoders import encoder_schemas, user_errors
+from .errors import ConfigError, UserError
 from .pretrain.config import register_pretrain_schema
-from .runner import make_cell_folder, run
+from .cell.runner import make_cell_folder, run
 from .strategies import strategy_schemas
-from .training import TrainingError
 from .tasks import head_schemas, task_schemas
 
 log = logging.getLogger("elmo_bench")
 
 # Errors with a message that says what to change: reported in one line, no traceback.
-USER_ERRORS = (ConfigError, DataError, EncoderError, OptionsError, SourceError, WeightsError, TrainingError)
+USER_ERRORS = (UserError, *user_errors())
 
 
 class OutputFolderCheck(Callback):

@@ -16,13 +16,11 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from .data.naming import dataset_name, stock_dataset
-from .elmo.sources import cache_dir
+from .cell.layout import cell_subdir
+from .errors import ConfigError
+from .files import cache_dir
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-class ConfigError(ValueError):
-    """A config value that is out of range; the message names the key."""
 
 
 def check(condition: bool, key: str, message: str) -> None:
@@ -192,6 +190,18 @@ def register_schemas(groups: dict[str, dict[str, type]]) -> None:
             store.store(group=group, name=f"{kind}_schema", node=schema)
 
 
+def conf_choices(group: str) -> dict[str, str]:
+    """The options of a config group (conf/<group>/*.yaml), each with the schema kind it composes
+    (`- <kind>_schema` among its defaults): {"ner": "tagging", "frozen_top": "feature_ensemble", ...}."""
+    choices = {}
+    for path in sorted((PROJECT_ROOT / "conf" / group).glob("*.yaml")):
+        defaults = OmegaConf.load(path).get("defaults") or []
+        kinds = [entry[: -len("_schema")] for entry in defaults if isinstance(entry, str) and entry.endswith("_schema")]
+        if kinds:
+            choices[path.stem] = kinds[0]
+    return choices
+
+
 def shared_path(relative: str) -> str:
     """A path under the shared folder beside the project ($ELMO_BENCH_SHARED overrides it)."""
     return str(Path(os.environ.get("ELMO_BENCH_SHARED", PROJECT_ROOT.parent / "shared")) / relative)
@@ -200,13 +210,6 @@ def shared_path(relative: str) -> str:
 def project_path(relative: str) -> str:
     """A path inside the project (the models shipped with it), wherever it was cloned."""
     return str(PROJECT_ROOT / relative)
-
-
-def size_tag(train_size: float | None) -> str:
-    """The run folder's size part: n500, n0.1, nall."""
-    if train_size is None:
-        return "all"
-    return str(int(train_size)) if float(train_size).is_integer() else f"{train_size:g}"
 
 
 def cache_path(relative: str) -> str:
@@ -218,7 +221,7 @@ def model_label(name: str, random_weights: bool) -> str:
 
 
 def register_resolvers() -> None:
-    resolvers = (("shared", shared_path), ("project", project_path), ("size_tag", size_tag), ("cache", cache_path),
+    resolvers = (("shared", shared_path), ("project", project_path), ("cell_subdir", cell_subdir), ("cache", cache_path),
                  ("model_label", model_label), ("dataset_name", dataset_name), ("stock_dataset", stock_dataset))
     for name, function in resolvers:
         if not OmegaConf.has_resolver(name):

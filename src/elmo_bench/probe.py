@@ -15,7 +15,6 @@ which shows what fine-tuning changed layer by layer.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 import warnings
@@ -32,12 +31,15 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .atomic import write_json
-from .config import ConfigError, DataConfig, check
+from .cell.atomic import write_json
+from .cell.layout import ENCODER_FILE, PROBE_DIR, PROBE_FILE, RESULT_FILE, CellKey, size_tag
+from .cell.result import CellResult, InvalidResult
+from .cell.runner import split_texts, subset_seed
+from .config import DataConfig, check
 from .data.subsample import nested_subset
 from .encoders import Encoder, load_encoder
-from .runner import ENCODER_FILE, split_texts, subset_seed
-from .elmo.download import file_digest
+from .errors import ConfigError
+from .files import file_digest
 from .strategies.base import FeatureCacheConfig
 from .strategies.feature_cache import FeatureTable, load_or_compute
 from .tasks import Example, make_task
@@ -45,7 +47,6 @@ from .tasks import Example, make_task
 log = logging.getLogger(__name__)
 
 PROBED_FAMILIES = ("tagging", "classification")  # token or sentence labels; pairs and QA have neither
-RESULT_FILE = "probe.json"
 
 
 @dataclass
@@ -126,16 +127,25 @@ def pooled(table: FeatureTable, examples: list[Example], tokens: bool, batch: in
     return torch.cat(features).numpy(), labels
 
 
+def probed_cell(cell: str) -> CellResult:
+    """The finished run `probe.cell` names."""
+    path = Path(cell) / RESULT_FILE
+    try:
+        return CellResult.read(path)
+    except InvalidResult as error:
+        raise ConfigError(f"config key 'probe.cell': {path} is not a finished run's result ({error})") from None
+
+
 def learned_mix(cell: str) -> tuple[np.ndarray, float]:
     """The softmax weights and γ of a finished run's scalar mix, from its result.json."""
-    path = Path(cell) / "result.json"
+    path = Path(cell) / RESULT_FILE
+    result = probed_cell(cell)
     try:
-        result = json.loads(path.read_text(encoding="utf-8"))
-        mix = result["scalar_mix"]
+        mix = result.scalar_mix
         weights, gamma = np.asarray(mix["weights"], dtype=np.float32), float(mix["gamma"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError) as error:
         raise ConfigError(f"config key 'probe.cell': {path} holds no learned scalar mix ({error})") from None
-    if result.get("config", {}).get("inputs", {}).get("layer_norm"):
+    if (result.config or {}).get("inputs", {}).get("layer_norm"):
         raise ConfigError(f"config key 'probe.cell': {path} normalised each layer before its mix "
                           "(inputs.layer_norm=true); the probe mixes the raw layers, so it would not be that mix")
     return weights, gamma
@@ -186,7 +196,10 @@ def load_tuned(encoder: Encoder, weights: Path) -> None:
 def _record(config: ProbeConfig, task, train_size: int, tokens: bool, probes: dict[str, Probed], costs,
             encoder: Optional[Path]) -> dict:
     model = f"{config.model.label}-tuned" if encoder else config.model.label  # its own row in the layer table
-    folder = Path(config.output_dir) / "probe" / task.name / model / f"n{train_size}" / f"seed{config.seed}"
+    # what is probed takes the strategy's place: the encoder's layers alone, or with a run's mix or tuned weights
+    probed = probed_cell(config.probe.cell).strategy if config.probe.cell else "layers"
+    folder = CellKey(task.name, probed, model, size_tag(config.data.train_size), config.seed).folder(
+        Path(config.output_dir) / PROBE_DIR)
     record = {
         "status": "complete", "task": task.name, "task_family": task.family,
         "dataset": getattr(config.task, "dataset", task.name), "model": model,
@@ -198,7 +211,7 @@ def _record(config: ProbeConfig, task, train_size: int, tokens: bool, probes: di
         "feature_cost": [cost.record() for cost in costs],
     }
     folder.mkdir(parents=True, exist_ok=True)
-    write_json(folder / RESULT_FILE, record)
+    write_json(folder / PROBE_FILE, record)
     for name, p in probes.items():
         log.info("%s %s n=%d probe on %s: dev %.2f, test %.2f (C=%g, %.1fs)", task.name, model,
                  train_size, name, p.dev, p.test, p.c, p.seconds)

@@ -20,19 +20,16 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .atomic import save_torch
-from .checkpoints import CheckpointMismatch, check_fits, read_checkpoint, set_aside
-from .config import ConfigError, Optimizer, Precision, TrainerConfig
-from .elmo.batching import bucket_batches
+from .cell.atomic import save_torch
+from .cell.checkpoints import CheckpointMismatch, check_fits, read_checkpoint, set_aside
+from .errors import ConfigError, TrainingError
+from .config import Optimizer, Precision, TrainerConfig
+from .batching import bucket_batches
 from .schedules import lr_multiplier
 from .strategies.base import Strategy
 from .tasks.base import Example, Task, TaskModel
 
 log = logging.getLogger(__name__)
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (e.g. the loss is no longer finite)."""
 
 
 @dataclass

@@ -18,7 +18,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DataFormatError, read_text_lines
+from ..errors import DataFormatError
+from .errors import read_text_lines
 
 KAGGLE_HEADER = ["class_index", "title", "description"]
 

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from .errors import DataError
+from ..errors import DataError
 
 T = TypeVar("T")
 

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from elmo_bench.data.errors import DataError, DataFormatError, read_text_lines
+from elmo_bench.errors import DataError, DataFormatError
+from elmo_bench.data.errors import read_text_lines
 
 SCHEME_PREFIXES = {"iob1": "BI", "iob2": "BI", "bioes": "BIES", "none": None}
 

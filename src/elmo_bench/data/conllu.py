@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .conll import TaggedSentence
-from .errors import DataError, DataFormatError, read_text_lines
+from ..errors import DataError, DataFormatError
+from .errors import read_text_lines
 
 FIELDS = 10
 TAG_FIELDS = {"upos": 3, "xpos": 4}  # task.tag_field -> field index

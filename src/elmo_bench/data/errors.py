@@ -1,18 +1,9 @@
-"""Errors for bad input data: every message names the file and, where known, the line."""
+"""Reading a data file's lines so that every error names the file and, where known, the line."""
 from __future__ import annotations
 
 from pathlib import Path
 
-
-class DataError(ValueError):
-    """Input data that cannot be used (missing, malformed, empty, out of the task's label set)."""
-
-
-class DataFormatError(DataError):
-    def __init__(self, path: str | Path, line: int | None, message: str):
-        self.path, self.line = Path(path), line
-        where = f"{path}:{line}" if line is not None else str(path)
-        super().__init__(f"{where}: {message}")
+from ..errors import DataError, DataFormatError
 
 
 def read_text_lines(path: str | Path, encoding: str = "utf-8") -> list[str]:

@@ -10,8 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional
 
-from ..config import ConfigError
-from .errors import DataError
+from ..errors import ConfigError, DataError
 
 HUB_PREFIX = "hub:"
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from .errors import DataError, DataFormatError, read_text_lines
+from ..errors import DataError, DataFormatError
+from .errors import read_text_lines
 from .tables import Table
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import PurePath
 from typing import Optional
 
+from ..errors import ConfigError
+
 # A file named only by its split says nothing of the data set; its folder does (tweets/train.txt -> tweets).
 SPLIT_WORDS = frozenset({"train", "training", "dev", "valid", "validation", "test", "eval"})
 
@@ -17,8 +19,6 @@ def dataset_name(*sources: Optional[str]) -> str:
     split word) or a hub id's last part (a hub config such as GLUE's `sst2` is passed before the id)."""
     source = next((s for s in sources if s not in (None, "")), None)
     if source is None:
-        from ..config import ConfigError  # here, not at the top: config.py registers this module's resolvers
-
         raise ConfigError("config key 'task.dataset': no training file or hub id to name the data set after;"
                           " set task.dataset")
     path = PurePath(str(source))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from .errors import DataError, DataFormatError
+from ..errors import DataError, DataFormatError
 
 # Why an answer could not be placed on tokens (keys of the counts recorded in result.json).
 OUTSIDE_CONTEXT = "offset_outside_context"

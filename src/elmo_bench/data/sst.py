@@ -12,7 +12,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DataFormatError, read_text_lines
+from ..errors import DataFormatError
+from .errors import read_text_lines
 
 # The PTB tokenizer's escapes, undone. Quotes become a plain `"`: that is how ELMo's training text
 # (1B Word Benchmark) writes them, so the biLM knows `"` and has rarely seen `` or ''.

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .errors import DataError, DataFormatError, read_text_lines
+from ..errors import DataError, DataFormatError
+from .errors import read_text_lines
 
 GLUE_COLUMNS = ("index", "genre", "filename", "year", "old_index", "source1", "source2", "sentence1", "sentence2")
 GLUE_SCORED_COLUMNS = (*GLUE_COLUMNS, "score")

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from .errors import DataError, DataFormatError, read_text_lines
+from ..errors import DataError, DataFormatError
+from .errors import read_text_lines
 
 TABLE_FORMATS = ("csv", "tsv", "jsonl")
 

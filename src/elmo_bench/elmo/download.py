@@ -25,6 +25,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ..files import file_digest
+
 log = logging.getLogger(__name__)
 
 
@@ -44,15 +46,6 @@ def public_url(url: str) -> str:
 def sha256_record(path: Path) -> Path:
     """The file beside `path` that records its sha256."""
     return path.with_name(f"{path.name}.sha256")
-
-
-def file_digest(path: str | Path) -> str:
-    """The file's sha256 (hex)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_cached(path: Path, url: str) -> None:

@@ -8,6 +8,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..files import cache_dir
 from .download import SourceError, check_cached, fetch, public_url
 
 _BASE_URL = "https://allennlp.s3.amazonaws.com/models/elmo"
@@ -34,10 +35,6 @@ OFFICIAL_MODELS = {
     "original": PretrainedBiLM("2x4096_512_2048cnn_2xhighway", 1024, "93.6M"),
     "original_5.5b": PretrainedBiLM("2x4096_512_2048cnn_2xhighway_5.5B", 1024, "93.6M"),
 }
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("ELMO_BENCH_CACHE", Path.home() / ".cache" / "elmo_bench"))
 
 
 def is_url(location: str) -> bool:

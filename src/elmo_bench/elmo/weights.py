@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 import torch
 
-from ..atomic import atomic_open
+from ..cell.atomic import atomic_open
 from .bilm import BiLM
 
 

@@ -2,7 +2,7 @@
 `Encoder` subclass, listed in ENCODERS, plus its YAML file in conf/model/."""
 from __future__ import annotations
 
-from .base import Encoder, EncoderConfig, EncoderError
+from .base import Encoder, EncoderConfig
 from .elmo import ElmoEncoder
 from .transformer import TransformerEncoder
 
@@ -20,4 +20,9 @@ def load_encoder(config: EncoderConfig, seed: int) -> Encoder:
     raise TypeError(f"no encoder takes a {type(config).__name__} config")
 
 
-__all__ = ["ENCODERS", "Encoder", "EncoderConfig", "EncoderError", "encoder_schemas", "load_encoder"]
+def user_errors() -> tuple[type[Exception], ...]:
+    """Every encoder's own error types whose messages say what to change."""
+    return tuple(error for encoder in ENCODERS for error in encoder.user_errors)
+
+
+__all__ = ["ENCODERS", "Encoder", "EncoderConfig", "encoder_schemas", "load_encoder", "user_errors"]

@@ -25,10 +25,6 @@ from ..config import check_path_part, model_label
 Tokens = tuple[str, ...]
 
 
-class EncoderError(ValueError):
-    """An encoder that cannot be found or read; the message names the file or the config key."""
-
-
 @dataclass
 class EncoderConfig:
     name: str = MISSING  # the run folder's model part and result.json's "model"
@@ -42,10 +38,17 @@ class EncoderConfig:
         """The encoder's name in run folders and results."""
         return model_label(self.name, self.random_weights)
 
+    def public_record(self, record: dict) -> dict:
+        """This config as config.json and result.json store it: an encoder whose keys may hold credentials (a URL
+        with user:password) scrubs them here."""
+        return record
+
 
 class Encoder(nn.Module, ABC):
     kind: str  # the schema's name in conf/: model/<kind>_schema
     config_schema: type
+    # what loading this encoder's files may raise with a message the user can act on (reported in one line)
+    user_errors: tuple[type[Exception], ...] = ()
 
     def __init__(self, fingerprint: str):
         super().__init__()

@@ -10,9 +10,10 @@ import torch
 from omegaconf import MISSING
 from torch import nn
 
-from ..elmo import BiLM, batch_to_ids, load_bilm, read_options
-from ..elmo.download import file_digest
-from ..elmo.sources import resolve
+from ..elmo import BiLM, OptionsError, SourceError, WeightsError, batch_to_ids, load_bilm, read_options
+from ..elmo.download import public_url
+from ..elmo.sources import is_url, resolve
+from ..files import file_digest
 from .base import Encoder, EncoderConfig, Tokens
 
 
@@ -20,6 +21,10 @@ from .base import Encoder, EncoderConfig, Tokens
 class ElmoConfig(EncoderConfig):
     options_file: str = MISSING  # allennlp's options.json: a local path or http(s) URL
     weight_file: str = MISSING  # its weights.hdf5 (not read with random_weights)
+
+    def public_record(self, record: dict) -> dict:
+        return record | {key: public_url(record[key]) for key in ("options_file", "weight_file")
+                         if is_url(record.get(key) or "")}
 
 
 def bilm_fingerprint(options_file: str | Path, weight_file: str | Path) -> str:
@@ -29,6 +34,7 @@ def bilm_fingerprint(options_file: str | Path, weight_file: str | Path) -> str:
 class ElmoEncoder(Encoder):
     kind = "elmo"
     config_schema = ElmoConfig
+    user_errors = (OptionsError, SourceError, WeightsError)
 
     def __init__(self, bilm: BiLM, fingerprint: str):
         super().__init__(fingerprint)

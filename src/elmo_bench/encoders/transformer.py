@@ -20,8 +20,9 @@ from omegaconf import MISSING
 from torch import nn
 
 from ..config import check
-from ..elmo.download import file_digest
-from .base import Encoder, EncoderConfig, EncoderError, Tokens
+from ..files import file_digest
+from .base import Encoder, EncoderConfig, Tokens
+from ..errors import EncoderError
 from .pieces import PieceLayout
 
 POOLINGS = ("first", "mean")

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..elmo import batch_to_ids
-from ..elmo.batching import bucket_batches
+from ..batching import bucket_batches
 from .language_model import BiLanguageModel, CarriedStates
 from .vocabulary import BOS, EOS, UNK, LMVocabulary
 

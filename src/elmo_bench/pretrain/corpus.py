@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from ..data.errors import DataError
+from ..errors import DataError
 from ..data.tokenize import tokenize
 
 log = logging.getLogger(__name__)

@@ -19,12 +19,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..atomic import save_torch, write_json
-from ..checkpoints import CheckpointMismatch, check_fits, read_checkpoint, set_aside
+from ..cell.atomic import save_torch, write_json
+from ..cell.checkpoints import CheckpointMismatch, check_fits, read_checkpoint, set_aside
 from ..config import Device
 from ..elmo import BiLM, batch_to_ids, load_bilm, save_weights
 from ..threads import set_threads
-from ..elmo.batching import bucket_batches
+from ..batching import bucket_batches
 from ..training import autocast, check_precision
 from .batches import SentenceBatches, StreamBatches
 from .config import LRDecay, PretrainConfig

@@ -7,31 +7,22 @@ The strategy is any non-empty name: the report compares whatever strategies the 
 from __future__ import annotations
 
 import json
-import math
-import re
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..recorded import ADDED_KEYS
+from ..cell.identity import ADDED_KEYS
+from ..cell.layout import PROBE_FILE, RESULT_FILE, cell_folders
+from ..cell.result import CellResult, InvalidResult, _is_int, _is_number, _is_text
 
-RESULT_FILE = "result.json"
-PROBE_FILE = "probe.json"  # a probe's folder (elmo-bench-probe) is named like a run's but is not one
 # Config keys that never make two runs different settings: the seed axis, where a run was written, rerun switches.
 NOT_A_SETTING = frozenset({"seed", "output_dir", "force", "keep_checkpoint", "data.subset_seed"})
-# The runner writes each run into <output_dir>/<task>/<strategy>/<model>/n<size>/seed<seed>/; such a folder
-# without a result.json is a run that crashed or is still going.
-_RUN_FOLDER_NAME = re.compile(r"seed-?\d+")
 
 
 class ResultFileWarning(UserWarning):
     """A result file or folder was left out of the report."""
-
-
-class InvalidResult(ValueError):
-    """A result.json that cannot be used; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +87,7 @@ class RunResult:
     best_at_last_eval: bool | None = None  # dev was still improving when training stopped; None: no history
     host_speed: HostSpeed | None = field(default=None, compare=False, repr=False)  # None: not recorded
     device: str = ""  # the device type it trained on ("cpu", "cuda"); "" where the run did not record it
+    baseline: bool = False  # its strategy is the one every other is compared with (result.json's `baseline`)
 
     @property
     def cell(self) -> tuple[str, str, str, int, int]:
@@ -109,76 +101,31 @@ class RunResult:
         return (self.task, self.dataset, self.metric, self.model, self.train_size)
 
 
-def _is_text(value) -> bool:
-    return isinstance(value, str) and value != ""
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    # json.loads accepts NaN and Infinity; either would poison every mean it enters.
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-# key -> (check, what was expected, for the warning)
-_REQUIRED = {
-    "task": (_is_text, "a non-empty string"),
-    "dataset": (_is_text, "a non-empty string"),
-    "strategy": (_is_text, "a non-empty string"),
-    "model": (_is_text, "a non-empty string"),
-    "train_size": (lambda v: _is_int(v) and v > 0, "a positive integer"),
-    "seed": (_is_int, "an integer"),
-    "metric": (_is_text, "a non-empty string"),
-    "dev": (_is_number, "a finite number"),
-    "test": (_is_number, "a finite number"),
-    "train_seconds": (lambda v: _is_number(v) and v >= 0, "a non-negative number"),
-    "trainable_params": (lambda v: _is_int(v) and v >= 0, "a non-negative integer"),
-}
-
-
 def load_result(path: Path) -> RunResult:
-    """Parse one result.json; raise InvalidResult saying what is wrong with it."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InvalidResult(f"corrupt: not readable JSON ({err})") from err
-    if not isinstance(data, dict):
-        raise InvalidResult("corrupt: the top level is not a JSON object")
-    if data.get("status") != "complete":
-        raise InvalidResult(f"partial: status is {data.get('status')!r}, expected 'complete'")
-    for key, (check, expected) in _REQUIRED.items():
-        if key not in data:
-            raise InvalidResult(f"corrupt: required key {key!r} is missing")
-        if not check(data[key]):
-            raise InvalidResult(f"corrupt: {key!r} is {data[key]!r}, expected {expected}")
-    fields = {key: data[key] for key in _REQUIRED}
-    # Scoring dev during training is part of a run's cost (runs from before it was recorded: training only).
-    eval_seconds = data.get("eval_seconds", 0)
-    if not (_is_number(eval_seconds) and eval_seconds >= 0):
-        raise InvalidResult(f"corrupt: 'eval_seconds' is {eval_seconds!r}, expected a non-negative number")
-    fields["train_seconds"] += eval_seconds
-    # A run's cost includes computing the frozen encoder's features (feature_ensemble, when not yet cached).
-    feature_seconds = data.get("feature_seconds", 0)
-    if not (_is_number(feature_seconds) and feature_seconds >= 0):
-        raise InvalidResult(f"corrupt: 'feature_seconds' is {feature_seconds!r}, expected a non-negative number")
-    config = _flat_config(data.get("config", {}))
+    """Parse and check one result.json (cell/result.py); raise InvalidResult saying what is wrong with it."""
+    result = CellResult.read(path)
+    config = _flat_config(result.config or {})
     return RunResult(
         path=path,
         mtime_ns=path.stat().st_mtime_ns,
-        **fields,
-        layer_weights=_layer_weights(data.get("scalar_mix")),
+        task=result.task, dataset=result.dataset, strategy=result.strategy, model=result.model,
+        train_size=result.train_size, seed=result.seed, metric=result.metric, dev=result.dev, test=result.test,
+        # a run's cost includes scoring dev during training (runs from before it was recorded: training only)
+        train_seconds=result.train_seconds + (result.eval_seconds or 0),
+        trainable_params=result.trainable_params,
+        layer_weights=_layer_weights(result.scalar_mix),
         config=config,
-        family=data.get("task_family") or fields["task"],
-        identity=pair_identity(data, config),
-        features=FeatureUse(_feature_costs(data.get("feature_cost")), feature_seconds),
-        test_predictions=(data.get("predictions") or {}).get("test"),
-        extra_tests=_extra_tests(data.get("extra_test"), fields["metric"]),
-        class_f1=_class_f1(data.get("metrics")),
-        best_at_last_eval=_best_at_last_eval(data.get("history"), data.get("best_step")),
-        host_speed=_host_speed(data.get("host_speed")),
-        device=_device_type(data.get("device")),
+        family=result.task_family or result.task,
+        identity=pair_identity(result, config),
+        # ... and computing the frozen encoder's features (feature_ensemble, when not yet cached)
+        features=FeatureUse(_feature_costs(result.feature_cost), result.feature_seconds or 0),
+        test_predictions=(result.predictions or {}).get("test"),
+        extra_tests=_extra_tests(result.extra_test, result.metric),
+        class_f1=_class_f1(result.metrics),
+        best_at_last_eval=_best_at_last_eval(result.history, result.best_step),
+        host_speed=_host_speed(result.host_speed),
+        device=_device_type(result.device),
+        baseline=result.is_baseline,
     )
 
 
@@ -236,19 +183,19 @@ def _extra_tests(extra, metric: str) -> dict[str, ExtraTestResult]:
 TRAINER_BUDGET = ("max_epochs", "min_steps", "max_steps", "eval_steps", "patience", "min_delta", "batch_tokens")
 
 
-def pair_identity(data: dict, config: dict[str, Any]) -> dict[str, str]:
+def pair_identity(result: CellResult, config: dict[str, Any]) -> dict[str, str]:
     def picked(prefix: str, keys=None, settings: dict[str, Any] = config) -> str:
         return json.dumps({key: value for key, value in sorted(settings.items()) if key.startswith(prefix)
                            and (keys is None or key[len(prefix):] in keys)}, sort_keys=True)
 
-    files = ", ".join(Path(part.strip()).name for part in str(data.get("data_source", "")).split(","))
+    files = ", ".join(Path(part.strip()).name for part in str(result.data_source or "").split(","))
     return {
-        "train subset": str(data.get("train_subset_digest")),
-        "data": data.get("data_digest") or f"{data['dataset']} ({data.get('train_pool')} training examples; {files})",
+        "train subset": str(result.train_subset_digest),
+        "data": result.data_digest or f"{result.dataset} ({result.train_pool} training examples; {files})",
         "head": picked("head."),
         "trainer budget": picked("trainer.", TRAINER_BUDGET, {**ADDED_KEYS, **config}),
         # runs written before the encoder seam recorded "bilm_fingerprint"; older ones the model's name only
-        "encoder": (data.get("encoder_fingerprint") or data.get("bilm_fingerprint")
+        "encoder": (result.encoder_fingerprint or result.legacy.get("bilm_fingerprint")
                     or picked("model.", ("name", "random_weights"))),
     }
 
@@ -340,11 +287,9 @@ def load_runs(run_dirs: list[Path]) -> tuple[list[RunResult], list[str]]:
 
 
 def _run_folders_without_result(folder: Path) -> list[Path]:
-    return sorted(
-        path for path in folder.rglob("seed*")
-        if _RUN_FOLDER_NAME.fullmatch(path.name) and path.is_dir() and not (path / RESULT_FILE).exists()
-        and not (path / PROBE_FILE).exists()
-    )
+    """Cell folders without a result.json: runs that crashed or are still going (probes write no result)."""
+    return [path for path in cell_folders(folder)
+            if not (path / RESULT_FILE).exists() and not (path / PROBE_FILE).exists()]
 
 
 def keep_newest_per_cell(runs: list[RunResult], problems: list[str]) -> list[RunResult]:

@@ -27,6 +27,7 @@ from typing import Callable
 import numpy as np
 from seqeval.metrics.sequence_labeling import get_entities
 
+from ..cell.layout import read_predictions_text
 from ..metrics.squad import question_scores
 
 SPLIT = "test"
@@ -146,7 +147,7 @@ def read_test_set(result_file: Path, predictions: str | None, metric: str, recor
     """The run's test predictions (`predictions`: their file, relative to the run's folder), checked to give
     the score its result.json records."""
     path = _predictions_path(result_file, predictions)
-    rows = _read_rows(path)
+    rows = _read_rows(path, result_file.parent, predictions)
     try:
         unit, units, metrics = _scored(metric, rows)
     except (KeyError, TypeError, ValueError) as error:
@@ -168,9 +169,9 @@ def _predictions_path(result_file: Path, relative: str | None) -> Path:
     return path
 
 
-def _read_rows(path: Path) -> list[dict]:
+def _read_rows(path: Path, folder: Path, name: str) -> list[dict]:
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = read_predictions_text(folder, name).splitlines()
     except (OSError, UnicodeDecodeError) as error:
         raise PredictionsError(f"{path}: not readable ({error})") from None
     if not lines:

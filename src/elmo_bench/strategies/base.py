@@ -63,6 +63,11 @@ class Strategy(ABC):
         self.config = config
         self.name = config.name
 
+    @property
+    def is_baseline(self) -> bool:
+        """Whether every other strategy is compared with this one (result.json's `baseline`, read by the report)."""
+        return False
+
     @abstractmethod
     def build_embedder(self, encoder: Encoder, context: EmbedderContext) -> Embedder: ...
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ..atomic import save_torch
-from ..elmo.batching import bucket_batches
+from ..cell.atomic import save_torch
+from ..batching import bucket_batches
 from ..encoders import Encoder
 from ..tasks.base import Tokens
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..config import ConfigError, check
+from ..errors import ConfigError
+from ..config import check
 from ..encoders import Encoder
 from .base import EmbedderContext, FeatureCacheConfig, Strategy, StrategyConfig
 from .embedder import Embedder, LayerMix
@@ -55,6 +56,11 @@ class FeatureEnsemble(Strategy):
     kind = "feature_ensemble"
     config_schema = FeatureEnsembleConfig
     stages = ("frozen",)
+
+    @property
+    def is_baseline(self) -> bool:
+        # Peters et al.'s frozen encoder with a learned mix; its fixed-mix ablations are compared with it
+        return self.name == self.kind
 
     def build_embedder(self, encoder: Encoder, context: EmbedderContext) -> Embedder:
         mix = layer_mix(self.config, encoder.num_layers)

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import ConfigError, Schedule, check, check_schedule
+from ..errors import ConfigError
+from ..config import Schedule, check, check_schedule
 from ..encoders import Encoder
 from ..schedules import lr_multiplier
 from .base import EmbedderContext, Strategy, StrategyConfig

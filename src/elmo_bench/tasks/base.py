@@ -19,7 +19,7 @@ from torch import nn
 
 from ..config import check, check_path_part
 from ..data.carve import carve_dev
-from ..data.errors import DataError
+from ..errors import DataError
 from ..data.hub import is_hub_ref, load_hub_split, parse_hub_ref
 
 Tokens = tuple[str, ...]

@@ -21,9 +21,9 @@ from omegaconf import MISSING
 from torch import nn
 from torch.nn import functional as F
 
-from ..config import ConfigError, check
+from ..errors import ConfigError, DataError, DataFormatError
+from ..config import check
 from ..data.agnews import clean_news_text, read_news_csv
-from ..data.errors import DataError, DataFormatError
 from ..data.hub import load_hub_dataset
 from ..data.labelled import label_prefix, labelled_rows, read_labelled_lines
 from ..data.sst import read_sst_trees

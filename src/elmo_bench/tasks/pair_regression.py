@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..config import check
-from ..data.errors import DataError, DataFormatError
+from ..errors import DataError, DataFormatError
 from ..data.hub import load_hub_dataset
 from ..data.sts import ScoredPair, attach_gold_scores, checked_pair, read_glue_sts, read_original_sts
 from ..data.tables import TABLE_FORMATS, read_table, rows_by_split

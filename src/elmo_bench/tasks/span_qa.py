@@ -41,7 +41,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..config import check
-from ..data.errors import DataError
+from ..errors import DataError
 from ..data.hub import load_hub_dataset
 from ..data.squad import (ALIGNMENT_PROBLEMS, OUTSIDE_CONTEXT, Article, Paragraph, Question, TokenizedContext,
                           articles_from_rows, read_squad)

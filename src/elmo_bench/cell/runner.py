@@ -1,7 +1,7 @@
 """One cell of the comparison: build -> train -> evaluate -> write result.json.
 
-The cell's folder holds `checkpoint.pt` while it trains, then `predictions/{dev,test}.jsonl` and,
-last of all, `result.json`; a folder with result.json is finished and is skipped when run again.
+The cell's folder (layout.py) holds `checkpoint.pt` while it trains, then its predictions and, last of all,
+`result.json`; a folder with result.json is finished and is skipped when run again.
 """
 from __future__ import annotations
 
@@ -18,38 +18,32 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
-from . import host_speed
-from .atomic import save_torch, write_json, write_jsonl
-from .cell_lock import CellBusy, CellLock
-from .config import ConfigError, DataConfig, Device, RunConfig, size_tag
-from .data.errors import DataError
-from .data.subsample import nested_subset
-from .elmo.download import public_url
-from .elmo.sources import is_url
-from .encoders import Encoder, load_encoder
-from .recorded import ADDED_KEYS
-from .strategies import EmbedderContext, Strategy, make_strategy, parameter_groups
-from .strategies.embedder import WordVocabulary
-from .strategies.feature_cache import FeatureCost
-from .tasks import Example, Splits, Task, make_task
-from .threads import set_threads
-from .training import Attempt, Progress, Trainer, check_precision, predict
+from .. import host_speed
+from ..config import DataConfig, Device, RunConfig
+from ..data.subsample import nested_subset
+from ..encoders import Encoder, load_encoder
+from ..errors import CellBusy, ConfigError, DataError
+from ..strategies import EmbedderContext, Strategy, make_strategy, parameter_groups
+from ..strategies.embedder import WordVocabulary
+from ..strategies.feature_cache import FeatureCost
+from ..tasks import Example, Splits, Task, make_task
+from ..threads import set_threads
+from ..training import Attempt, Progress, Trainer, check_precision, predict
+from .atomic import save_torch, write_json
+from .claim import CellLock
+from .identity import check_same_cell, config_record
+from .layout import (CHECKPOINT_FILE, CONFIG_FILE, ENCODER_FILE, RESULT_FILE, CellKey, predictions_name, size_tag,
+                     write_predictions)
+from .result import CellResult
 
 log = logging.getLogger(__name__)
 
-# Keys that may change without changing the cell: a run may resume with another thread count, or on another
-# device (a cell started on a CPU and resumed on a GPU; the checkpoint is loaded onto whichever runs it).
-IGNORED_FOR_IDENTITY = ("force", "keep_checkpoint", "keep_encoder", "trainer.device", "trainer.threads")
-ENCODER_FILE = "encoder.pt"  # the fine-tuned encoder's weights (keep_encoder), for probing
-
-
 def cell_dir(config: RunConfig) -> Path:
-    """<output_dir>/<task>/<strategy>/<model>/n<size>/seed<seed>: the same path on every rerun."""
+    """The cell's folder under output_dir (layout.py): the same path on every rerun."""
     root = Path(config.output_dir)
-    folder = (root / config.task.name / config.strategy.name / config.model.label
-              / f"n{size_tag(config.data.train_size)}" / f"seed{config.seed}")
+    folder = CellKey(config.task.name, config.strategy.name, config.model.label, size_tag(config.data.train_size),
+                     config.seed).folder(root)
     # The names are checked one by one (check_path_part); a symlink inside output_dir could still lead out.
     if not folder.resolve().is_relative_to(root.resolve()):
         raise ConfigError(f"config key 'output_dir': the cell folder {folder} resolves to {folder.resolve()},"
@@ -68,43 +62,6 @@ def make_cell_folder(folder: Path) -> None:
     except OSError as error:
         raise ConfigError(f"config key 'output_dir': cannot write the cell folder {folder}"
                           f" ({error.strerror}: {error.filename or folder})") from None
-
-
-def config_record(config: RunConfig) -> dict:
-    """The config as config.json and result.json store it: a model URL without its user:password."""
-    record = json.loads(json.dumps(OmegaConf.to_container(OmegaConf.structured(config), enum_to_str=True)))
-    model = record["model"]
-    for key in ("options_file", "weight_file"):
-        if is_url(model.get(key, "")):
-            model[key] = public_url(model[key])
-    return record
-
-
-def identity_differences(stored: dict, current: dict, prefix: str = "") -> list[str]:
-    """Keys whose values differ between two config records (ignoring the rerun switches)."""
-    differences = []
-    for key in sorted(set(stored) | set(current)):
-        if f"{prefix}{key}" in IGNORED_FOR_IDENTITY:
-            continue
-        old, new = (record.get(key, ADDED_KEYS.get(f"{prefix}{key}")) for record in (stored, current))
-        if isinstance(old, dict) and isinstance(new, dict):
-            differences += identity_differences(old, new, f"{prefix}{key}.")
-        elif old != new:
-            differences.append(f"{prefix}{key}: {old!r} -> {new!r}")
-    return differences
-
-
-def check_same_cell(folder: Path, record: dict, what: str) -> None:
-    """Refuse to mix two different experiments in one cell folder."""
-    stored_file = folder / "config.json"
-    if not stored_file.is_file():
-        return
-    differences = identity_differences(json.loads(stored_file.read_text(encoding="utf-8")), record)
-    if differences:
-        raise ConfigError(
-            f"{folder} holds a {what} of a different config ({'; '.join(differences[:5])}); use another"
-            " output_dir, or force=true to replace it"
-        )
 
 
 def resolve_device(device: Device) -> torch.device:
@@ -159,12 +116,12 @@ def split_texts(**splits: list[Example]) -> dict[str, list]:
 
 
 def finished_result(folder: Path, record: dict, force: bool) -> dict | None:
-    result_file = folder / "result.json"
+    result_file = folder / RESULT_FILE
     if force or not result_file.is_file():
         return None
     check_same_cell(folder, record, "finished result")
     log.info("%s is finished; skipping (force=true reruns it)", folder)
-    return json.loads(result_file.read_text(encoding="utf-8"))
+    return CellResult.read(result_file).to_json()
 
 
 def run(config: RunConfig) -> dict | None:
@@ -180,12 +137,12 @@ def run(config: RunConfig) -> dict | None:
             # Another process may have finished the cell while this one waited to claim it.
             if (result := finished_result(folder, record, config.force)) is not None:
                 return result
-            checkpoint = folder / "checkpoint.pt"
+            checkpoint = folder / CHECKPOINT_FILE
             if config.force:
                 checkpoint.unlink(missing_ok=True)
             elif checkpoint.is_file():
                 check_same_cell(folder, record, "checkpoint")
-            write_json(folder / "config.json", record)
+            write_json(folder / CONFIG_FILE, record)
             return train_and_evaluate(config, folder, checkpoint, record)
     except CellBusy as busy:
         log.warning("%s", busy)
@@ -239,19 +196,18 @@ def build(config: RunConfig, device: torch.device) -> Cell:
 
 def evaluate(cell: Cell, config: RunConfig, device: torch.device, folder: Path) -> dict[str, dict | None]:
     """Score dev and test (x100) and write their predictions; a split without gold labels gets None."""
-    (folder / "predictions").mkdir(exist_ok=True)
-    return {split: score_split(cell, config, device, examples, folder / "predictions" / f"{split}.jsonl")
+    return {split: score_split(cell, config, device, examples, folder, split)
             for split, examples in (("dev", cell.splits.dev), ("test", cell.splits.test))}
 
 
-def score_split(cell: Cell, config: RunConfig, device: torch.device, examples: list[Example],
-                predictions_file: Path) -> dict | None:
+def score_split(cell: Cell, config: RunConfig, device: torch.device, examples: list[Example], folder: Path,
+                split: str) -> dict | None:
     """The split's metrics x100 (None without gold labels), after writing its predictions; a table among them
     (a confusion matrix) is kept as it is."""
     predicted = predict(cell.task, cell.model, examples, config.trainer, device)
     gold = [e.label for e in examples]
     scores = None if any(label is None for label in gold) else cell.task.score(gold, predicted)
-    write_jsonl(predictions_file, [cell.task.prediction_record(e, p) for e, p in zip(examples, predicted)])
+    write_predictions(folder, split, [cell.task.prediction_record(e, p) for e, p in zip(examples, predicted)])
     return scores and {k: round(100 * v, 4) if isinstance(v, float) else v for k, v in scores.items()}
 
 
@@ -259,10 +215,9 @@ def evaluate_extra_tests(cell: Cell, config: RunConfig, device: torch.device, fo
     """Each task.extra_test set scored by the selected model, as result.json's `extra_test` records it."""
     records = {}
     for name, extra in cell.splits.extra_test.items():
-        predictions = f"predictions/extra_{name}.jsonl"
-        metrics = score_split(cell, config, device, extra.examples, folder / predictions)
+        metrics = score_split(cell, config, device, extra.examples, folder, f"extra_{name}")
         records[name] = {"metric": cell.task.metric, "score": main_metric(metrics, cell.task.metric),
-                         "metrics": metrics, "examples": len(extra.examples), "predictions": predictions,
+                         "metrics": metrics, "examples": len(extra.examples), "predictions": predictions_name(f"extra_{name}"),
                          "source": extra.source}
     return records
 
@@ -280,20 +235,20 @@ def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record
     progress = trainer.fit(cell.train, cell.splits.dev)
     metrics = evaluate(cell, config, device, folder)
     result = result_record(config, cell, progress, metrics, device, record)
-    result["extra_test"] = evaluate_extra_tests(cell, config, device, folder)
-    result["host_speed"] = host_speed.record(device, host_seconds_at_start)
+    result.extra_test = evaluate_extra_tests(cell, config, device, folder)
+    result.host_speed = host_speed.record(device, host_seconds_at_start)
     if config.keep_encoder and tunes_encoder(cell):
         save_torch(folder / ENCODER_FILE, {name: tensor.cpu() for name, tensor in cell.encoder.state_dict().items()})
     # Everything the cell cost: features, training, dev scoring, the final predictions; a resumed cell adds its
     # earlier attempts up to the checkpoint it resumed from (work after an attempt's last checkpoint is redone).
-    result["wall_seconds"], result["cpu_seconds"] = round(attempt.wall(), 3), round(attempt.cpu(), 3)
-    write_json(folder / "result.json", result)
+    result.wall_seconds, result.cpu_seconds = round(attempt.wall(), 3), round(attempt.cpu(), 3)
+    result.write(folder)
     if not config.keep_checkpoint:
         checkpoint.unlink(missing_ok=True)
-    log.info("%s %s %s n=%d seed=%d: dev %s %s, test %s (%d epochs, %.1fs)", cell.task.name, result["strategy"],
-             result["model"], len(cell.train), config.seed, cell.task.metric, result["dev"], result["test"],
+    log.info("%s %s %s n=%d seed=%d: dev %s %s, test %s (%d epochs, %.1fs)", cell.task.name, result.strategy,
+             result.model, len(cell.train), config.seed, cell.task.metric, result.dev, result.test,
              progress.epoch, progress.train_seconds)
-    return result
+    return result.to_json()
 
 
 def tunes_encoder(cell: Cell) -> bool:
@@ -306,49 +261,50 @@ def main_metric(metrics: dict | None, name: str) -> float | None:
     return None if metrics is None else metrics[name]
 
 
-def result_record(config: RunConfig, cell: Cell, progress: Progress, metrics: dict, device, record: dict) -> dict:
+def result_record(config: RunConfig, cell: Cell, progress: Progress, metrics: dict, device,
+                  record: dict) -> CellResult:
     size = config.data.train_size
-    return {
-        "status": "complete",
-        "task": cell.task.name,
-        "task_family": cell.task.family,
-        "dataset": getattr(config.task, "dataset", cell.task.name),
-        "strategy": cell.strategy.name,
-        "model": config.model.label,
-        "encoder": cell.encoder.kind,
-        "encoder_fingerprint": cell.encoder.fingerprint,
-        "train_size": len(cell.train),
-        "requested_train_size": size and (int(size) if size >= 1 else size),
-        "train_pool": len(cell.splits.train),
-        "train_subset_digest": subset_digest(cell.train),
-        "data_digest": data_digest(cell.splits),
-        "seed": config.seed,
-        "subset_seed": subset_seed(config.data, config.seed),
-        "metric": cell.task.metric,
-        "dev": main_metric(metrics["dev"], cell.task.metric),
-        "test": main_metric(metrics["test"], cell.task.metric),
-        "metrics": metrics,
-        "epochs": progress.epoch,
-        "steps": progress.step,
-        "best_epoch": progress.best_epoch,
-        "best_step": progress.best_step,
-        "stages": progress.stages,
-        "train_seconds": round(progress.train_seconds, 3),
-        "seconds_per_epoch": round(progress.train_seconds / max(1, progress.epoch), 3),
-        "eval_seconds": round(progress.eval_seconds, 3),  # scoring dev during training
-        "feature_seconds": round(cell.feature_seconds, 3),
-        "feature_cost": [cost.record() for cost in cell.feature_costs],
-        "history": progress.history,
-        "trainable_params": sum(p.numel() for group in cell.groups for p in group["params"]),
-        "total_params": count_parameters(cell.model, cell.encoder),
-        "encoder_params": count_parameters(cell.encoder),
-        "peak_memory_mb": round(peak_memory_mb(device), 1),
-        "scalar_mix": cell.embedder.mix_summary(),
-        "device": str(device),
-        "threads": torch.get_num_threads(),
-        "data_source": cell.splits.source,
-        "data_details": cell.splits.details,
-        "versions": package_versions(),
-        "predictions": {"dev": "predictions/dev.jsonl", "test": "predictions/test.jsonl"},
-        "config": record,
-    }
+    return CellResult(
+        task=cell.task.name,
+        task_family=cell.task.family,
+        dataset=getattr(config.task, "dataset", cell.task.name),
+        strategy=cell.strategy.name,
+        baseline=cell.strategy.is_baseline,
+        model=config.model.label,
+        encoder=cell.encoder.kind,
+        encoder_fingerprint=cell.encoder.fingerprint,
+        train_size=len(cell.train),
+        requested_train_size=size and (int(size) if size >= 1 else size),
+        train_pool=len(cell.splits.train),
+        train_subset_digest=subset_digest(cell.train),
+        data_digest=data_digest(cell.splits),
+        seed=config.seed,
+        subset_seed=subset_seed(config.data, config.seed),
+        metric=cell.task.metric,
+        dev=main_metric(metrics["dev"], cell.task.metric),
+        test=main_metric(metrics["test"], cell.task.metric),
+        metrics=metrics,
+        epochs=progress.epoch,
+        steps=progress.step,
+        best_epoch=progress.best_epoch,
+        best_step=progress.best_step,
+        stages=progress.stages,
+        train_seconds=round(progress.train_seconds, 3),
+        seconds_per_epoch=round(progress.train_seconds / max(1, progress.epoch), 3),
+        eval_seconds=round(progress.eval_seconds, 3),  # scoring dev during training
+        feature_seconds=round(cell.feature_seconds, 3),
+        feature_cost=[cost.record() for cost in cell.feature_costs],
+        history=progress.history,
+        trainable_params=sum(p.numel() for group in cell.groups for p in group["params"]),
+        total_params=count_parameters(cell.model, cell.encoder),
+        encoder_params=count_parameters(cell.encoder),
+        peak_memory_mb=round(peak_memory_mb(device), 1),
+        scalar_mix=cell.embedder.mix_summary(),
+        device=str(device),
+        threads=torch.get_num_threads(),
+        data_source=cell.splits.source,
+        data_details=cell.splits.details,
+        versions=package_versions(),
+        predictions={split: predictions_name(split) for split in ("dev", "test")},
+        config=record,
+    )

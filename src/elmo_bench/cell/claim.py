@@ -23,11 +23,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import CellBusy
+
 log = logging.getLogger(__name__)
-
-
-class CellBusy(RuntimeError):
-    """Another live process is running this cell."""
 
 
 @dataclass(frozen=True)
