@@ -7,16 +7,20 @@ SHARED ?= $(abspath ../shared)
 export ELMO_BENCH_SHARED ?= $(SHARED)
 export ELMO_BENCH_DATA ?= $(if $(wildcard $(SHARED)/data),$(SHARED)/data,data)
 OUT ?= outputs
+# The torch build `make setup` installs first, as pip arguments. The default is the local CPU wheel; on a GPU
+# machine pass a CUDA build, e.g. make setup TORCH="torch --index-url https://download.pytorch.org/whl/cu124"
+TORCH ?= torch==2.13.0
 
 .PHONY: setup demo test bench table gpu-check clean
 
 setup: $(VENV)/.installed
 
-# torch first, pinned: the local CPU wheel here; a bare `torch` would pull a multi-GB CUDA build.
+# torch first, pinned ($(TORCH)): pyproject.toml's range `torch>=2.1` then takes the build installed here.
+# A bare `torch` from PyPI would pull a multi-GB CUDA build; a new TORCH needs `make clean` first.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
