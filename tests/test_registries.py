@@ -26,8 +26,10 @@ def test_every_strategy_and_encoder_has_a_config_and_no_config_names_an_unknown_
 def test_exactly_one_strategy_is_the_baseline():
     from omegaconf import OmegaConf
 
+    from elmo_bench.config import register_resolvers
     from elmo_bench.strategies import make_strategy
 
+    register_resolvers()  # the schemas' defaults use them (the feature cache's folder)
     baselines = []
     for strategy in STRATEGIES:
         config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(strategy.config_schema),

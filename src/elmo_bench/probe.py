@@ -42,11 +42,10 @@ from .errors import ConfigError
 from .files import file_digest
 from .strategies.base import FeatureCacheConfig
 from .strategies.feature_cache import FeatureTable, load_or_compute
-from .tasks import Example, make_task
+from .tasks import FAMILIES, Example, make_task
 
 log = logging.getLogger(__name__)
 
-PROBED_FAMILIES = ("tagging", "classification")  # token or sentence labels; pairs and QA have neither
 
 
 @dataclass
@@ -154,8 +153,9 @@ def learned_mix(cell: str) -> tuple[np.ndarray, float]:
 def run_probe(config: ProbeConfig) -> dict:
     """Probe every layer (and a run's learned mix) and write probe.json into the probe's folder."""
     task = make_task(config.task)
-    if task.family not in PROBED_FAMILIES:
-        raise ConfigError(f"config key 'task': a probe needs token or sentence labels ({', '.join(PROBED_FAMILIES)}"
+    if task.probe_unit is None:
+        probed = ", ".join(family.family for family in FAMILIES if family.probe_unit)
+        raise ConfigError(f"config key 'task': a probe needs token or sentence labels ({probed}"
                           f" tasks), and '{task.name}' is a {task.family} task")
     splits = task.load(config.data.root, config.data.use_hub)
     train = nested_subset(splits.train, config.data.train_size, subset_seed(config.data, config.seed))
@@ -165,7 +165,7 @@ def run_probe(config: ProbeConfig) -> dict:
         load_tuned(encoder, tuned)
     table, costs = load_or_compute(encoder, split_texts(train=train, dev=splits.dev, test=splits.test),
                                    config.cache.dir, config.cache.dtype, config.batch_tokens)
-    tokens = task.family == "tagging"
+    tokens = task.probe_unit == "token"
     data = {name: pooled(table, examples, tokens, config.probe.batch_texts)
             for name, examples in (("train", train), ("dev", splits.dev), ("test", splits.test))}
     representations = {f"layer {layer}": (lambda x, layer=layer: x[:, layer]) for layer in range(encoder.num_layers)}

@@ -130,6 +130,9 @@ class Task(ABC):
     """One task family; instances are made from the task config."""
 
     family: str  # the schema names in conf/: task/<family>_schema
+    # what a linear probe (probe.py) classifies: "token" (one label per token), "sentence" (one per text, from the
+    # mean of its token vectors), or None where the labels are neither (pairs, spans)
+    probe_unit: str | None = None
     config_schema: type
     head_schemas: dict[str, type]  # head kind -> schema, for conf/head/<kind>_schema
     name: str

@@ -159,6 +159,7 @@ def accuracy(gold: Sequence, predicted: Sequence) -> float:
 
 class ClassificationTask(Task):
     family = "classification"
+    probe_unit = "sentence"
     config_schema = ClassificationTaskConfig
     head_schemas = {"classifier": ClassifierHeadConfig}
 

@@ -120,6 +120,7 @@ class TaggerModel(TaskModel):
 
 class TaggingTask(Task):
     family = "tagging"
+    probe_unit = "token"
     config_schema = TaggingTaskConfig
     head_schemas = {"tagger": TaggerHeadConfig}
 
