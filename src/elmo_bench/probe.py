@@ -33,7 +33,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .atomic import write_json
-from .config import ConfigError, DataConfig, check
+from .config import ConfigError, DataConfig, check, check_seed
 from .data.subsample import nested_subset
 from .encoders import Encoder, load_encoder
 from .runner import ENCODER_FILE, split_texts, subset_seed
@@ -72,6 +72,9 @@ class ProbeConfig:
     seed: int = 1  # draws the training subset (as a run of this seed does)
     output_dir: str = "outputs"
     batch_tokens: int = 4000  # for computing features
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed, "seed")
 
 
 def register_probe_schema() -> None:

@@ -262,8 +262,8 @@ def evaluate_extra_tests(cell: Cell, config: RunConfig, device: torch.device, fo
         predictions = f"predictions/extra_{name}.jsonl"
         metrics = score_split(cell, config, device, extra.examples, folder / predictions)
         records[name] = {"metric": cell.task.metric, "score": main_metric(metrics, cell.task.metric),
-                         "metrics": metrics, "examples": len(extra.examples), "predictions": predictions,
-                         "source": extra.source}
+                         "metrics": metrics, "examples": len(extra.examples), **extra.details,
+                         "predictions": predictions, "source": extra.source}
     return records
 
 

@@ -19,8 +19,8 @@ def dataset_name(*sources: Optional[str]) -> str:
     if source is None:
         from ..config import ConfigError  # here, not at the top: config.py registers this module's resolvers
 
-        raise ConfigError("config key 'task.dataset': no training file or hub id to name the data set after;"
-                          " set task.dataset")
+        raise ConfigError("config key 'task.train_file': not set, and no task.hub_id either: set"
+                          " task.train_file=PATH (with task.test_file=PATH), or task.hub_id=ID for a hub data set")
     path = PurePath(str(source))
     if path.stem.lower() in SPLIT_WORDS and path.parent.name:
         return path.parent.name

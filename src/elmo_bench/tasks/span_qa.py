@@ -40,7 +40,7 @@ from omegaconf import MISSING
 from torch import nn
 from torch.nn import functional as F
 
-from ..config import check
+from ..config import check, check_seed
 from ..data.errors import DataError
 from ..data.hub import load_hub_dataset
 from ..data.squad import (ALIGNMENT_PROBLEMS, OUTSIDE_CONTEXT, Article, Paragraph, Question, TokenizedContext,
@@ -69,6 +69,7 @@ class OfflineSplitConfig:
         for part in ("train", "dev", "test"):
             count = getattr(self, f"{part}_articles")
             check(count >= 1, f"task.offline_split.{part}_articles", f"must be >= 1, got {count}")
+        check_seed(self.seed, "task.offline_split.seed")
 
 
 @dataclass
@@ -80,6 +81,7 @@ class OfficialSplitConfig:
 
     def __post_init__(self) -> None:
         check(self.dev_articles >= 1, "task.official_split.dev_articles", f"must be >= 1, got {self.dev_articles}")
+        check_seed(self.seed, "task.official_split.seed")
 
 
 @dataclass
