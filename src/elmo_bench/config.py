@@ -18,7 +18,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError
 
-from .data.naming import dataset_name, stock_dataset
+from .data.naming import dataset_name, size_tag, stock_dataset
 from .elmo.sources import cache_dir
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -226,13 +226,6 @@ def shared_path(relative: str) -> str:
 def project_path(relative: str) -> str:
     """A path inside the project (the models shipped with it), wherever it was cloned."""
     return str(PROJECT_ROOT / relative)
-
-
-def size_tag(train_size: float | None) -> str:
-    """The run folder's size part: n500, n0.1, nall."""
-    if train_size is None:
-        return "all"
-    return str(int(train_size)) if float(train_size).is_integer() else f"{train_size:g}"
 
 
 def cache_path(relative: str) -> str:

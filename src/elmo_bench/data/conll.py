@@ -83,17 +83,20 @@ def detect_scheme(path, sentences: Sequence[TaggedSentence]) -> str:
         if label == "O":
             continue
         first = first or (number, label)
-        if _is_chunk_label(label, "BIES") != _is_chunk_label(first[1], "BIES"):
-            kinds = {True: "a chunk tag (B-/I-/E-/S-TYPE)", False: "a plain tag"}
-            raise DataFormatError(path, number, f"label {label!r} is {kinds[_is_chunk_label(label, 'BIES')]}, but"
-                                                f" line {first[0]} has {first[1]!r}, {kinds[_is_chunk_label(first[1], 'BIES')]}:"
-                                                " a file holds one kind (set task.scheme to say which)")
+        kind, first_kind = (_tag_kind(tag) for tag in (label, first[1]))
+        if kind != first_kind:
+            raise DataFormatError(path, number, f"label {label!r} is {kind}, but line {first[0]} has {first[1]!r},"
+                                                f" {first_kind}: a file holds one kind (set task.scheme to say which)")
     labels = [sentence.labels for sentence in sentences]
     if first is None or not _is_chunk_label(first[1], "BIES"):
         return "none"
     if any(label[:2] in ("E-", "S-") for sentence in labels for label in sentence):
         return "bioes"
     return "iob1" if any(_opens_with_inside(sentence) for sentence in labels) else "iob2"
+
+
+def _tag_kind(label: str) -> str:
+    return "a chunk tag (B-/I-/E-/S-TYPE)" if _is_chunk_label(label, "BIES") else "a plain tag"
 
 
 def _opens_with_inside(labels: Sequence[str]) -> bool:
@@ -116,7 +119,8 @@ def _sentence_blocks(path, lines, token_column, label_column, docstart):
         if fields and len(fields) != expected:
             message = f"expected {expected} columns (as on the first non-blank line), found {len(fields)}"
             if _looks_like_conllu(lines, line):
-                message += "; this looks like a CoNLL-U file (# comments, 10 tab-separated fields): set task.format=conllu"
+                message += ("; this looks like a CoNLL-U file (# comments, 10 tab-separated fields): set"
+                            " task.format=conllu")
             raise DataFormatError(path, number, message)
         # A document separator also ends a sentence, in case a file omits the blank line before it.
         if not fields or fields[token_column] == docstart:

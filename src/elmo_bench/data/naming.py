@@ -27,6 +27,13 @@ def dataset_name(*sources: Optional[str]) -> str:
     return path.stem
 
 
+def size_tag(train_size: float | None) -> str:
+    """The run folder's size part: n500, n0.1, nall (torch-free here, so the report checks folders by it)."""
+    if train_size is None:
+        return "all"
+    return str(int(train_size)) if float(train_size).is_integer() else f"{train_size:g}"
+
+
 def stock_dataset(name: str, file: Optional[str], stock_file: Optional[str]) -> str:
     """`name` while the task reads its stock training file; with a file of the user's own, that file's name."""
     return name if file == stock_file else dataset_name(file)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..data.naming import size_tag
 from ..recorded import ADDED_KEYS
 
 RESULT_FILE = "result.json"
@@ -153,6 +154,7 @@ def load_result(path: Path) -> RunResult:
             raise InvalidResult(f"corrupt: required key {key!r} is missing")
         if not check(data[key]):
             raise InvalidResult(f"corrupt: {key!r} is {data[key]!r}, expected {expected}")
+    check_identity(path, data)
     fields = {key: data[key] for key in _REQUIRED}
     # Scoring dev during training is part of a run's cost (runs from before it was recorded: training only).
     eval_seconds = data.get("eval_seconds", 0)
@@ -180,6 +182,24 @@ def load_result(path: Path) -> RunResult:
         host_speed=_host_speed(data.get("host_speed")),
         device=_device_type(data.get("device")),
     )
+
+
+def check_identity(path: Path, data: dict) -> None:
+    """A result in a cell folder (<task>/<strategy>/<model>/n<size>/seed<seed>) must say it is that cell: a copied
+    or edited file would otherwise stand in for the run its folder names (e.g. a finetune result that says
+    feature_ensemble would replace the baseline)."""
+    folder = path.parent
+    if not _RUN_FOLDER_NAME.fullmatch(folder.name) or len(folder.parts) < 5:
+        return  # not in the runner's layout (a hand-made folder): nothing to compare with
+    requested = data.get("requested_train_size", "")  # absent in runs from before it was recorded
+    if requested != "" and not (requested is None or (_is_number(requested) and requested > 0)):
+        raise InvalidResult(f"corrupt: 'requested_train_size' is {requested!r}, expected null or a positive number")
+    claimed = {"task": data["task"], "strategy": data["strategy"], "model": data["model"],
+               "train size": None if requested == "" else f"n{size_tag(requested)}", "seed": f"seed{data['seed']}"}
+    for (what, says), part in zip(claimed.items(), folder.parts[-5:]):
+        if says is not None and says != part:
+            raise InvalidResult(f"identity: its {what} is {says!r}, but its folder says {part!r}"
+                                " (a file moved or edited by hand?)")
 
 
 def _device_type(device) -> str:

@@ -282,7 +282,11 @@ class SpanQATask(Task):
 
     def read_examples(self, path: Path, prefix: str) -> list[Example]:
         """Evaluation examples; their ids are the file's question ids."""
-        return self._examples(read_squad(path, self.config.encoding), training=False, source=str(path))[0]
+        return self.read_evaluation(path, prefix)[0]
+
+    def read_evaluation(self, path: Path, prefix: str) -> tuple[list[Example], dict]:
+        """The examples and their counts: answers aligned to tokens, contexts cut, questions skipped."""
+        return self._examples(read_squad(path, self.config.encoding), training=False, source=str(path))
 
     def hub_examples(self, rows, where: str, prefix: str) -> list[Example]:
         return self._examples(articles_from_rows(rows, where), training=False, source=where)[0]

@@ -55,6 +55,9 @@ class TaggingTaskConfig(TaskConfig):
     docstart: Optional[str] = "-DOCSTART-"
     tag_field: str = "upos"  # conllu: which tag labels the words, upos or xpos
     hub_label_field: Optional[str] = None  # the hub rows' tag field (tokens are in `tokens`)
+    # An evaluation tag the training data never had: error (naming its file:line), or wrong (scored as a wrong
+    # prediction, since the model cannot predict it; counted per split in data_details as unseen_tokens).
+    unseen_labels: str = "error"  # conf/task: $ELMO_BENCH_UNSEEN_LABELS may change it (the tests' small slices)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -68,6 +71,8 @@ class TaggingTaskConfig(TaskConfig):
               "task.metric=f1 scores entity spans, which needs a chunk scheme: set task.scheme=iob1, iob2 or bioes,"
               " or leave it null to read it from the labels (got none)")
         check(self.tag_field in TAG_FIELDS, "task.tag_field", f"must be upos or xpos, got {self.tag_field}")
+        check(self.unseen_labels in ("error", "wrong"), "task.unseen_labels",
+              f"must be error or wrong, got {self.unseen_labels}")
         check(self.train_file is not None or self.hub_id is not None, "task.train_file",
               "set it (or task.hub_id for a hub data set)")
         check(self.train_file is None or self.test_file is not None, "task.test_file",
@@ -186,14 +191,19 @@ class TaggingTask(Task):
         return [Example(f"{prefix}-{i}", (s.tokens,), s.labels) for i, s in enumerate(sentences)]
 
     def _check_seen(self, where, sentences: list[TaggedSentence]) -> None:
-        """Every tag is one the training file had: the model could never predict another, so it would be scored
-        as always wrong without a word (README: "a label the training file never had" is an error)."""
-        for sentence in sentences:
-            for number, label in zip(sentence.token_lines or (None,) * len(sentence.labels), sentence.labels):
-                if label not in self.labels:
-                    raise DataFormatError(where, number, f"label {label!r} is not in the training data's tags"
-                                                         f" ({', '.join(sorted(self.labels))}); the model cannot"
-                                                         " predict it")
+        """Every tag is one the training data had: the model can never predict another, so it would be scored as
+        always wrong without a word. An error naming its line, or (task.unseen_labels=wrong) one warning."""
+        unseen = [(number, label) for sentence in sentences
+                  for number, label in zip(sentence.token_lines or (None,) * len(sentence.labels), sentence.labels)
+                  if label not in self.labels]
+        if unseen and self.config.unseen_labels == "error":
+            number, label = unseen[0]
+            raise DataFormatError(where, number, f"label {label!r} is not among the training data's tags; the model"
+                                                 " cannot predict it (task.unseen_labels=wrong scores such tokens as"
+                                                 " wrong)")
+        if unseen:
+            log.warning("%s: %d tokens have tags the training data never had (%s); scored as wrong"
+                        " (task.unseen_labels=wrong)", where, len(unseen), ", ".join(sorted({l for _, l in unseen})))
 
     def _hub_sentences(self, rows) -> list[TaggedSentence]:
         """Hub rows as sentences (no file lines: their row numbers, from 1, name them); empty rows left out."""
@@ -218,10 +228,10 @@ class TaggingTask(Task):
                 "metric_from": "task.metric" if self.config.metric else "scheme",
                 "counts": {split: self._split_counts(examples) for split, examples in splits.items()}}
 
-    @staticmethod
-    def _split_counts(examples: list[Example]) -> dict:
+    def _split_counts(self, examples: list[Example]) -> dict:
         tags = Counter(tag for example in examples for tag in example.label)
-        return {"sentences": len(examples), "tokens": sum(tags.values()), "labels": dict(sorted(tags.items()))}
+        return {"sentences": len(examples), "tokens": sum(tags.values()), "labels": dict(sorted(tags.items())),
+                "unseen_tokens": sum(count for tag, count in tags.items() if tag not in self.labels)}
 
     def build_model(self, embedder: nn.Module, head_config: TaggerHeadConfig, train: Sequence[Example]) -> TaskModel:
         labels = sorted({tag for example in train for tag in example.label})
