@@ -38,8 +38,10 @@ def test_conllu_treebank_for_pos(tmp_path):
     write(tmp_path / "ud/test.conllu", CONLLU)
     config = make_config(["task=tagging", "task.format=conllu", "task.train_file=ud/train.conllu",
                           "task.test_file=ud/test.conllu", "task.dev_size=2"])
-    assert (config.task.name, config.task.dataset, config.task.metric) == ("ud", "ud", "accuracy")
-    splits = make_task(config.task).load(str(tmp_path), use_hub=False)
+    assert (config.task.name, config.task.dataset, config.task.metric) == ("ud", "ud", None)  # read from the tags
+    task = make_task(config.task)
+    splits = task.load(str(tmp_path), use_hub=False)
+    assert (task.scheme, task.metric) == ("none", "accuracy")  # UPOS tags carry no B-/I- prefixes
     assert (len(splits.train), len(splits.dev), len(splits.test)) == (8, 2, 2)
     assert splits.details["dev_carve"] == {"size": 2, "seed": 0, "pool_size": 10}
     assert splits.test[0].texts[0] == ("Er", "ging", "zu", "dem", "Markt", ".")
@@ -242,8 +244,8 @@ def test_an_extra_test_name_must_be_a_plain_file_name():
                           extra_test={"../up": "x.txt"})
 
 
-def test_a_generic_task_without_data_asks_for_a_name():
-    with pytest.raises(Exception, match=re.escape("'task.dataset'")):
+def test_a_generic_task_without_data_asks_for_its_training_file():
+    with pytest.raises(ConfigError, match=re.escape("config key 'task.train_file': not set, and no task.hub_id")):
         make_config(["task=classification"])
 
 

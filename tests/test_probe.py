@@ -50,13 +50,16 @@ def test_a_probe_on_each_layer_and_a_runs_mix(shared_dir, tmp_path, monkeypatch)
     (cell / "result.json").write_text(json.dumps({
         "status": "complete", "task": "pos", "dataset": "conll2003", "strategy": "feature_ensemble", "model": "fixture",
         "train_size": 80, "seed": 1, "metric": "accuracy", "dev": 90.0, "test": 90.0, "train_seconds": 1.0,
-        "trainable_params": 10, "scalar_mix": {"weights": [0.2, 0.3, 0.5], "gamma": 1.5},
-        "config": {"inputs": {"layer_norm": False}}}))
+        "task_family": "tagging", "scalar_mix": {"weights": [0.2, 0.3, 0.5], "gamma": 1.5},
+        "config": {"inputs": {"layer_norm": False}},
+        "trainable_params": 10, "total_params": 110, "encoder_params": 100}))  # the encoder was not trained
     config = probe_config(["task=pos", "model=fixture", f"data.root={root}", "data.use_hub=false",
                            f"output_dir={tmp_path / 'out'}", f"probe.cell={cell}", "probe.c_grid=[0.1,1.0]"])
     record = run_probe(config)
-    written = json.loads((tmp_path / "out/probe/pos/feature_ensemble/fixture/nall/seed1/probe.json").read_text())
+    written = json.loads((tmp_path / "out/probe/pos/mix-feature_ensemble-n80-seed1/fixture/nall/seed1/probe.json")
+                         .read_text())
     assert written == record and record["unit"] == "token" and record["task_family"] == "tagging"
+    assert record["mix_of"] == "feature_ensemble"
     assert list(record["probes"]) == ["layer 0", "layer 1", "layer 2", "learned mix"]
     assert all(0 < probe["test"] <= 100 and probe["c"] in (0.1, 1.0) for probe in record["probes"].values())
     assert [cost["split"] for cost in record["feature_cost"]] == ["train", "dev", "test"]
@@ -118,4 +121,5 @@ def test_a_fine_tuned_cells_encoder_is_probed_under_its_own_name(shared_dir, tmp
     assert tuned["encoder"] == f"fine-tuned: {cell / 'encoder.pt'}" and pretrained["encoder"] == "pretrained (frozen)"
     keys = [{cost["split"]: cost["key"] for cost in record["feature_cost"]} for record in (pretrained, tuned)]
     assert all(keys[0][split] != keys[1][split] for split in ("train", "dev", "test"))  # the tuned layers' own features
-    assert (tmp_path / "probes/probe/pos/finetune/fixture-tuned/n40/seed1/probe.json").is_file()
+    assert (tmp_path / "probes/probe/pos/mix-finetune-n40-seed1/fixture-tuned/n40/seed1/probe.json").is_file()
+    assert (tmp_path / "probes/probe/pos/layers/fixture/n40/seed1/probe.json").is_file()  # neither overwrote the other

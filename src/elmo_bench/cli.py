@@ -11,9 +11,9 @@ from pathlib import Path
 
 import hydra
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, open_dict
 
-from .config import PROJECT_ROOT, register_resolvers, register_schemas, typed
+from .config import PROJECT_ROOT, check_mandatory, register_resolvers, register_schemas, typed
 from .encoders import encoder_schemas, user_errors
 from .errors import ConfigError, UserError
 from .pretrain.config import register_pretrain_schema
@@ -28,22 +28,36 @@ USER_ERRORS = (UserError, *user_errors())
 
 
 class OutputFolderCheck(Callback):
-    """Hydra makes the run's (or the sweep's) folder before elmo-bench gets control; an output_dir that is a file
-    or cannot be written must end in a one-line message naming the key, not in a traceback from Hydra's mkdir."""
+    """Checks before Hydra acts on the config: Hydra resolves the run's folder from the config (a key left `???`,
+    such as model.name of model=transformer, fails there) and makes it before elmo-bench gets control (an
+    output_dir that is a file or cannot be written fails in its mkdir). Each must end in a one-line message naming
+    the key, not in Hydra's traceback."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
-        self._check(Path(config.hydra.run.dir))
+        self._check(lambda: typed(without_hydra(config)))  # every value check, before any folder exists
+        self._check(lambda: make_cell_folder(Path(config.hydra.run.dir)))
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        self._check(Path(config.hydra.sweep.dir))
+        # The sweep's own config lacks the swept values (model.name=a,b): those keys are set job by job.
+        swept = frozenset(override.split("=")[0].lstrip("+~") for override in config.hydra.overrides.task)
+        self._check(lambda: check_mandatory(without_hydra(config), swept))
+        self._check(lambda: make_cell_folder(Path(config.hydra.sweep.dir)))
 
     @staticmethod
-    def _check(folder: Path) -> None:
+    def _check(step) -> None:
         try:
-            make_cell_folder(folder)
+            step()
         except ConfigError as error:
             log.error("%s", error)
             raise SystemExit(2) from None
+
+
+def without_hydra(config: DictConfig) -> DictConfig:
+    """The run's config as the task function gets it: without Hydra's own node."""
+    config = config.copy()
+    with open_dict(config):
+        del config["hydra"]
+    return config
 
 
 def setup() -> None:
@@ -72,7 +86,7 @@ def _pretrain(cfg: DictConfig) -> None:
     from .pretrain.train import Pretrainer
 
     try:
-        card = Pretrainer(OmegaConf.to_object(cfg)).run()
+        card = Pretrainer(typed(cfg)).run()
     except USER_ERRORS as error:
         log.error("%s", error)
         raise SystemExit(2) from None
@@ -85,7 +99,7 @@ def _probe(cfg: DictConfig) -> None:
     from .probe import run_probe
 
     try:
-        run_probe(OmegaConf.to_object(cfg))
+        run_probe(typed(cfg))
     except USER_ERRORS as error:
         log.error("%s", error)
         raise SystemExit(2) from None

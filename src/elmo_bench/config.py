@@ -6,6 +6,8 @@ wrong value fails in `__post_init__` when the run config is built, before any wo
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from enum import Enum
@@ -14,6 +16,7 @@ from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError
 
 from .data.naming import dataset_name, stock_dataset
 from .cell.layout import cell_subdir
@@ -34,6 +37,26 @@ def check_path_part(value: str, key: str) -> None:
           f"names a folder, so it must be one name without '/', '\\' or NUL, got {value!r}")
     check(not value.startswith("."), key,
           f"names a folder, so it must not start with '.' (hidden, or '..' climbing out), got {value!r}")
+
+
+def check_seed(value: int, key: str) -> None:
+    check(value >= 0, key, f"must be >= 0, got {value}")
+
+
+def check_finite(value: Any, key: str = "") -> None:
+    """Every float in a typed config (dataclasses, lists, dicts) is finite: `inf` would pass a range check such as
+    `lr > 0` and fail hours later, far from the key that caused it (`nan` fails every comparison already)."""
+    if isinstance(value, float):
+        check(math.isfinite(value), key, f"must be a finite number, got {value}")
+    elif dataclasses.is_dataclass(value):
+        for part in dataclasses.fields(value):
+            check_finite(getattr(value, part.name), f"{key}.{part.name}" if key else part.name)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            check_finite(item, f"{key}[{index}]")
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            check_finite(item, f"{key}.{name}")
 
 
 class Choice(str, Enum):
@@ -179,6 +202,9 @@ class RunConfig:
     # elmo-bench-probe probe.cell=<that cell> probes the fine-tuned layers.
     keep_encoder: bool = False
 
+    def __post_init__(self) -> None:
+        check_seed(self.seed, "seed")
+
 
 def register_schemas(groups: dict[str, dict[str, type]]) -> None:
     """Make the schemas available to conf/: `run_schema` and `<group>/<kind>_schema` for each group
@@ -228,6 +254,33 @@ def register_resolvers() -> None:
             OmegaConf.register_new_resolver(name, function)
 
 
-def typed(cfg: DictConfig) -> RunConfig:
-    """The composed config as dataclass objects, each value checked by its `__post_init__`."""
-    return OmegaConf.to_object(cfg)
+def typed(cfg: DictConfig) -> Any:
+    """The composed config as dataclass objects, each value checked by its `__post_init__` and every float
+    finite. A mandatory key left unset (`???`, e.g. model.name of model=transformer) or a resolver's ConfigError is
+    a ConfigError naming the key, never OmegaConf's traceback."""
+    try:
+        check_mandatory(cfg)
+        config = OmegaConf.to_object(cfg)
+    except InterpolationResolutionError as error:
+        cause = resolver_error(error)
+        if cause is None:
+            raise
+        raise cause from None
+    check_finite(config)
+    return config
+
+
+def resolver_error(error: BaseException) -> ConfigError | None:
+    """The ConfigError a resolver raised, from the chain OmegaConf wraps it in (one wrapper per nesting level)."""
+    while error is not None and not isinstance(error, ConfigError):
+        error = error.__cause__ or error.__context__
+    return error
+
+
+def check_mandatory(cfg: DictConfig, set_later: frozenset[str] = frozenset()) -> None:
+    """Every `???` key is set; `set_later`: keys a sweep sets per job (not set in the sweep's own config)."""
+    missing = sorted(set(OmegaConf.missing_keys(cfg)) - set_later)
+    if missing:
+        also = f" (also unset: {', '.join(missing[1:])})" if missing[1:] else ""
+        raise ConfigError(f"config key '{missing[0]}': must be set, it has no default; add {missing[0]}=VALUE to the"
+                          f" command line{also}")

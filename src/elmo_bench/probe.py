@@ -35,7 +35,7 @@ from .cell.atomic import write_json
 from .cell.layout import ENCODER_FILE, PROBE_DIR, PROBE_FILE, RESULT_FILE, CellKey, size_tag
 from .cell.result import CellResult, InvalidResult
 from .cell.runner import split_texts, subset_seed
-from .config import DataConfig, check
+from .config import DataConfig, check, check_seed
 from .data.subsample import nested_subset
 from .encoders import Encoder, load_encoder
 from .errors import ConfigError
@@ -72,6 +72,9 @@ class ProbeConfig:
     seed: int = 1  # draws the training subset (as a run of this seed does)
     output_dir: str = "outputs"
     batch_tokens: int = 4000  # for computing features
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed, "seed")
 
 
 def register_probe_schema() -> None:
@@ -126,6 +129,17 @@ def pooled(table: FeatureTable, examples: list[Example], tokens: bool, batch: in
     return torch.cat(features).numpy(), labels
 
 
+@dataclass(frozen=True)
+class LearnedMix:
+    """A finished run's scalar mix (softmax weights and γ, from its result.json) and which run learned it."""
+
+    weights: np.ndarray
+    gamma: float
+    strategy: str  # the run's strategy, its row in the layer table
+    folder_part: str  # the probe folder's part that names the run: mix-<strategy>-n<size>-seed<seed>
+    tuned_encoder: bool  # the run trained the encoder's weights: its mix weighs tuned layers, not frozen ones
+
+
 def probed_cell(cell: str) -> CellResult:
     """The finished run `probe.cell` names."""
     path = Path(cell) / RESULT_FILE
@@ -135,19 +149,24 @@ def probed_cell(cell: str) -> CellResult:
         raise ConfigError(f"config key 'probe.cell': {path} is not a finished run's result ({error})") from None
 
 
-def learned_mix(cell: str) -> tuple[np.ndarray, float]:
-    """The softmax weights and γ of a finished run's scalar mix, from its result.json."""
+def learned_mix(cell: str, family: str) -> LearnedMix:
+    """The mix of the run in `cell`, which must be of the probe's task family (its layers are what the mix weighs)."""
     path = Path(cell) / RESULT_FILE
     result = probed_cell(cell)
     try:
         mix = result.scalar_mix
         weights, gamma = np.asarray(mix["weights"], dtype=np.float32), float(mix["gamma"])
+        # The encoder is among the trained weights exactly when the run tuned it (finetune, two_stage).
+        tuned = result.trainable_params > result.total_params - result.encoder_params
     except (ValueError, KeyError, TypeError) as error:
-        raise ConfigError(f"config key 'probe.cell': {path} holds no learned scalar mix ({error})") from None
+        raise ConfigError(f"config key 'probe.cell': {path} holds no learned scalar mix ({error!r})") from None
     if (result.config or {}).get("inputs", {}).get("layer_norm"):
         raise ConfigError(f"config key 'probe.cell': {path} normalised each layer before its mix "
                           "(inputs.layer_norm=true); the probe mixes the raw layers, so it would not be that mix")
-    return weights, gamma
+    check(result.task_family == family, "probe.cell", f"{path} is a {result.task_family} run ({result.task}); its mix"
+          f" weighs layers for that task, and this probe's task is a {family} task")
+    part = f"mix-{result.strategy}-n{result.train_size}-seed{result.seed}"
+    return LearnedMix(weights, gamma, result.strategy, part, tuned)
 
 
 def run_probe(config: ProbeConfig) -> dict:
@@ -157,25 +176,30 @@ def run_probe(config: ProbeConfig) -> dict:
         probed = ", ".join(family.family for family in FAMILIES if family.probe_unit)
         raise ConfigError(f"config key 'task': a probe needs token or sentence labels ({probed}"
                           f" tasks), and '{task.name}' is a {task.family} task")
+    mix = learned_mix(config.probe.cell, task.family) if config.probe.cell else None
+    tuned = tuned_encoder(config.probe.cell)
+    check(mix is None or not mix.tuned_encoder or tuned is not None, "probe.cell",
+          f"{config.probe.cell} tuned the encoder but kept no {ENCODER_FILE} (keep_encoder=true); its mix weighs the"
+          " tuned layers, so probing it on the pretrained ones would mislead: rerun that cell with keep_encoder=true")
     splits = task.load(config.data.root, config.data.use_hub)
     train = nested_subset(splits.train, config.data.train_size, subset_seed(config.data, config.seed))
     encoder = load_encoder(config.model, config.seed)
-    tuned = tuned_encoder(config.probe.cell)
     if tuned is not None:  # the cell's fine-tuned weights: their own features, under their own cache key
         load_tuned(encoder, tuned)
+    check(mix is None or len(mix.weights) == encoder.num_layers, "probe.cell",
+          f"its mix weighs {mix and len(mix.weights)} layers, and this encoder has {encoder.num_layers}")
     table, costs = load_or_compute(encoder, split_texts(train=train, dev=splits.dev, test=splits.test),
                                    config.cache.dir, config.cache.dtype, config.batch_tokens)
     tokens = task.probe_unit == "token"
     data = {name: pooled(table, examples, tokens, config.probe.batch_texts)
             for name, examples in (("train", train), ("dev", splits.dev), ("test", splits.test))}
     representations = {f"layer {layer}": (lambda x, layer=layer: x[:, layer]) for layer in range(encoder.num_layers)}
-    if config.probe.cell:
-        weights, gamma = learned_mix(config.probe.cell)
-        representations["learned mix"] = lambda x: gamma * np.einsum("nld,l->nd", x, weights)
+    if mix is not None:
+        representations["learned mix"] = lambda x: mix.gamma * np.einsum("nld,l->nd", x, mix.weights)
     probes = {name: fit_probe(*((pick(data[split][0]), data[split][1]) for split in ("train", "dev", "test")),
                               config.probe.c_grid, config.probe.max_iter)
               for name, pick in representations.items()}
-    return _record(config, task, len(train), tokens, probes, costs, tuned)
+    return _record(config, task, len(train), tokens, probes, costs, tuned, mix)
 
 
 def tuned_encoder(cell: Optional[str]) -> Optional[Path]:
@@ -194,15 +218,16 @@ def load_tuned(encoder: Encoder, weights: Path) -> None:
 
 
 def _record(config: ProbeConfig, task, train_size: int, tokens: bool, probes: dict[str, Probed], costs,
-            encoder: Optional[Path]) -> dict:
+            encoder: Optional[Path], mix: Optional[LearnedMix]) -> dict:
     model = f"{config.model.label}-tuned" if encoder else config.model.label  # its own row in the layer table
-    # what is probed takes the strategy's place: the encoder's layers alone, or with a run's mix or tuned weights
-    probed = probed_cell(config.probe.cell).strategy if config.probe.cell else "layers"
+    # What is probed takes the strategy's place in the cell layout, so a probe with one run's mix never overwrites
+    # another's (or the plain one).
+    probed = mix.folder_part if mix else "layers"
     folder = CellKey(task.name, probed, model, size_tag(config.data.train_size), config.seed).folder(
         Path(config.output_dir) / PROBE_DIR)
     record = {
         "status": "complete", "task": task.name, "task_family": task.family,
-        "dataset": getattr(config.task, "dataset", task.name), "model": model,
+        "dataset": getattr(config.task, "dataset", task.name), "model": model, "mix_of": mix and mix.strategy,
         "train_size": train_size, "seed": config.seed, "unit": "token" if tokens else "sentence (mean of its tokens)",
         "metric": "accuracy", "cell": config.probe.cell, "c_grid": list(config.probe.c_grid),
         "encoder": f"fine-tuned: {encoder}" if encoder else "pretrained (frozen)",

@@ -81,7 +81,12 @@ class Budget:
     @classmethod
     def plan(cls, config: TrainerConfig, steps_per_epoch: int) -> Budget:
         per_epoch = max(1, steps_per_epoch)
-        epochs = max(config.max_epochs, math.ceil(config.min_steps / per_epoch))
+        floor_epochs = math.ceil(config.min_steps / per_epoch)
+        if floor_epochs > config.max_epochs:  # a small training set: said, since it overrides a key the user set
+            log.warning("trainer.min_steps=%d needs %d epochs of %d batches, more than trainer.max_epochs=%d:"
+                        " trainer.min_steps wins (trainer.min_steps=0 lets trainer.max_epochs bound the run)",
+                        config.min_steps, floor_epochs, per_epoch, config.max_epochs)
+        epochs = max(config.max_epochs, floor_epochs)
         steps = epochs * per_epoch if config.max_steps is None else min(epochs * per_epoch, config.max_steps)
         return cls(per_epoch, steps, min(config.min_steps, steps), max(1, math.ceil(config.eval_steps / per_epoch)))
 

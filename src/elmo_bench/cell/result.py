@@ -59,6 +59,7 @@ OPTIONAL = {
     "eval_seconds": (_is_seconds, "a non-negative number"),
     "feature_seconds": (_is_seconds, "a non-negative number"),
     "baseline": (lambda v: isinstance(v, bool), "true or false"),
+    "requested_train_size": (lambda v: _is_number(v) and v > 0, "null or a positive number"),
     "config": (lambda v: isinstance(v, dict), "a JSON object"),
     "predictions": (lambda v: isinstance(v, dict) and all(_is_text(p) for p in v.values()),
                     "an object of split: file"),

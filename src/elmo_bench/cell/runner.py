@@ -217,8 +217,8 @@ def evaluate_extra_tests(cell: Cell, config: RunConfig, device: torch.device, fo
     for name, extra in cell.splits.extra_test.items():
         metrics = score_split(cell, config, device, extra.examples, folder, f"extra_{name}")
         records[name] = {"metric": cell.task.metric, "score": main_metric(metrics, cell.task.metric),
-                         "metrics": metrics, "examples": len(extra.examples), "predictions": predictions_name(f"extra_{name}"),
-                         "source": extra.source}
+                         "metrics": metrics, "examples": len(extra.examples), **extra.details,
+                         "predictions": predictions_name(f"extra_{name}"), "source": extra.source}
     return records
 
 

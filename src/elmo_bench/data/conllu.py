@@ -36,7 +36,7 @@ def read_conllu(path: str | Path, tag_field: str = "upos", encoding: str = "utf-
     for block in _sentence_blocks(path, read_text_lines(path, encoding)):
         tokens = tuple(fields[1] for _, fields in block)
         tags = tuple(_tag(path, number, fields, tag_field) for number, fields in block)
-        sentences.append(TaggedSentence(tokens, tags, line=block[0][0]))
+        sentences.append(TaggedSentence(tokens, tags, line=block[0][0], token_lines=tuple(n for n, _ in block)))
     if not sentences:
         raise DataError(f"{path}: no sentences (empty, or only comments and blank lines)")
     return sentences

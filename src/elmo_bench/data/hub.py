@@ -6,13 +6,20 @@ the hub does not know, the error names the id (and the local files tried first).
 """
 from __future__ import annotations
 
+import contextlib
+import logging
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional
+from unittest import mock
 
 from ..errors import ConfigError, DataError
 
+log = logging.getLogger(__name__)
+
 HUB_PREFIX = "hub:"
+HUB_HOST = ("huggingface.co", 443)
 
 
 @dataclass(frozen=True)
@@ -45,7 +52,8 @@ def load_hub_dataset(hub_id: str, tried: Sequence[str], config: Optional[str] = 
     try:
         import datasets
 
-        return datasets.load_dataset(hub_id, config)
+        with offline_unless_reachable():
+            return datasets.load_dataset(hub_id, config)
     except Exception as error:  # offline, unknown id, or a hub-side failure: all end the same way
         local = f"local files not found ({', '.join(tried)}) and " if tried else ""
         name = f"'{hub_id}'" + (f" (config '{config}')" if config else "")
@@ -54,6 +62,23 @@ def load_hub_dataset(hub_id: str, tried: Sequence[str], config: Optional[str] = 
             f" {error}). Offline, put the files under data.root (or $ELMO_BENCH_DATA) and name them in the task's"
             " file keys; online, check the id."
         ) from None
+
+
+def offline_unless_reachable():
+    """Cache-only reading when the hub cannot be reached: `datasets` would otherwise retry for about half a minute,
+    printing each retry's warning, before failing (or reading its cache) all the same."""
+    try:
+        socket.create_connection(HUB_HOST, timeout=3).close()
+        return contextlib.nullcontext()
+    except OSError as error:
+        log.warning("the Hugging Face hub is unreachable (%s); reading its local cache only", error)
+    import datasets.config
+    import huggingface_hub.constants
+
+    stack = contextlib.ExitStack()
+    for module in (datasets.config, huggingface_hub.constants):
+        stack.enter_context(mock.patch.object(module, "HF_HUB_OFFLINE", True))
+    return stack
 
 
 def load_hub_split(reference: HubRef, key: str):

@@ -37,6 +37,8 @@ def read_labelled_lines(path: str | Path, pattern: str, encoding: str = "utf-8")
         match = regex.search(line)
         if match is None:
             raise DataFormatError(path, number, f"the line does not match task.line_pattern {pattern!r}: {line[:80]!r}")
+        if not match["label"].strip():
+            raise DataFormatError(path, number, f"empty label (task.line_pattern {pattern!r}): {line[:80]!r}")
         examples.append(LabelledText(number, match["text"], match["label"]))
     if not examples:
         raise DataError(f"{path}: no examples (empty, or only blank lines)")
@@ -47,13 +49,32 @@ def labelled_rows(table: Table, text_column: str, label_column: str) -> list[Lab
     text_of = table.column(text_column, "task.text_column")
     label_of = table.column(label_column, "task.label_column")
     examples = []
+    first_kind = None  # (line, kind) of the first label: a file's labels are all strings or all numbers
     for row in table.rows:
-        text = text_of(row)
+        text, label = text_of(row), label_of(row)
         if not isinstance(text, str):
             raise DataFormatError(table.path, row.line, f"text (task.text_column={text_column}) is a"
                                                         f" {type(text).__name__}, not a string")
-        examples.append(LabelledText(row.line, text, str(label_of(row))))
+        kind = _label_kind(table.path, row.line, label, label_column)
+        first_kind = first_kind or (row.line, kind)
+        if kind != first_kind[1]:  # JSON 3 among "pos", "neg": a class "3" with no training example
+            raise DataFormatError(table.path, row.line, f"label {label!r} (task.label_column={label_column}) is a"
+                                                        f" {kind}, but line {first_kind[0]}'s label is a"
+                                                        f" {first_kind[1]}; a file's labels must be of one kind")
+        examples.append(LabelledText(row.line, text, str(label)))
     return examples
+
+
+def _label_kind(path, line: int, label, column: str) -> str:
+    """"string" or "number"; an empty label, null, true/false or a list is a DataFormatError."""
+    if isinstance(label, str):
+        if not label.strip():
+            raise DataFormatError(path, line, f"empty label (task.label_column={column})")
+        return "string"
+    if isinstance(label, (int, float)) and not isinstance(label, bool):
+        return "number"
+    raise DataFormatError(path, line, f"label {label!r} (task.label_column={column}) is a"
+                                      f" {type(label).__name__}; expected a string or a number")
 
 
 def label_prefix(label: str, separator: str, parts: Optional[int]) -> str:

@@ -19,12 +19,13 @@ def dataset_name(*sources: Optional[str]) -> str:
     split word) or a hub id's last part (a hub config such as GLUE's `sst2` is passed before the id)."""
     source = next((s for s in sources if s not in (None, "")), None)
     if source is None:
-        raise ConfigError("config key 'task.dataset': no training file or hub id to name the data set after;"
-                          " set task.dataset")
+        raise ConfigError("config key 'task.train_file': not set, and no task.hub_id either: set"
+                          " task.train_file=PATH (with task.test_file=PATH), or task.hub_id=ID for a hub data set")
     path = PurePath(str(source))
     if path.stem.lower() in SPLIT_WORDS and path.parent.name:
         return path.parent.name
     return path.stem
+
 
 
 def stock_dataset(name: str, file: Optional[str], stock_file: Optional[str]) -> str:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from ..errors import DataError, DataFormatError
+from ..errors import DataFormatError
+from .errors import check_no_control, existing_file
 
 # Why an answer could not be placed on tokens (keys of the counts recorded in result.json).
 OUTSIDE_CONTEXT = "offset_outside_context"
@@ -59,9 +60,7 @@ class Alignment:
 
 def read_squad(path: str | Path, encoding: str = "utf-8") -> list[Article]:
     """The file's articles; malformed JSON or a missing/mistyped key is a DataFormatError naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"data file not found: {path}")
+    path = existing_file(path)
     try:
         raw = json.loads(path.read_bytes().decode(encoding).removeprefix("\ufeff"))  # editors on Windows add a BOM
     except UnicodeDecodeError as error:
@@ -83,7 +82,20 @@ def articles_from_json(raw: Any, source: str | Path) -> list[Article]:
     ]
     if not articles:
         raise DataFormatError(source, None, "'data' holds no articles")
+    check_unique_questions(articles, source)
     return articles
+
+
+def check_unique_questions(articles: Sequence[Article], source) -> None:
+    """Question ids key the predictions and the official scorer's answers: one id twice in a file loses one."""
+    first: dict[str, str] = {}
+    for article in articles:
+        for paragraph in article.paragraphs:
+            for question in paragraph.questions:
+                if question.id in first:
+                    raise DataFormatError(source, None, f"{paragraph.where}: question id {question.id!r} occurs"
+                                                        f" again (first in {first[question.id]}); ids must be unique")
+                first[question.id] = paragraph.where
 
 
 def _paragraph(raw: Any, where: str, source) -> Paragraph:
@@ -115,6 +127,8 @@ def _field(node: Any, key: str, kind: type, where: str, source) -> Any:
     # bool is an int to Python, but never a valid offset
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise DataFormatError(source, None, f"{where}.{key}: expected {kind.__name__}, got {type(value).__name__}")
+    if kind is str:  # JSON may escape one (\u0000), which no line check sees
+        check_no_control(source, None, value, f" in {where}.{key}")
     return value
 
 

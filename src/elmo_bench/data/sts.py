@@ -107,6 +107,8 @@ def checked_pair(source: str | Path, number: int, sentence1: str, sentence2: str
 
 def _score(source, number: int, value: str | float, score_range: tuple[float, float], name: str) -> float:
     low, high = score_range
+    if isinstance(value, bool):  # JSON true is 1 to Python, never a similarity score
+        raise DataFormatError(source, number, f"{name} {value!r} is not a number")
     try:
         score = float(value)
     except (TypeError, ValueError):

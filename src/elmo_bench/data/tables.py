@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import DataError, DataFormatError
-from .errors import read_text_lines
+from .errors import check_no_control, read_text_lines
 
 TABLE_FORMATS = ("csv", "tsv", "jsonl")
 
@@ -114,6 +114,9 @@ def _json_rows(path: Path, lines: list[str]) -> Iterator[Row]:
             raise DataFormatError(path, number, f"not valid JSON ({error.msg}, column {error.colno})") from None
         if not isinstance(value, dict):
             raise DataFormatError(path, number, f"expected a JSON object, got {type(value).__name__}")
+        for name, field in value.items():  # JSON may escape a control character (\u0000), which the line check misses
+            if isinstance(field, str):
+                check_no_control(path, number, field, f" in field {name!r}")
         yield Row(number, value)
 
 

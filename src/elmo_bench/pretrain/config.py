@@ -6,7 +6,7 @@ from typing import Optional
 
 from hydra.core.config_store import ConfigStore
 
-from ..config import Choice, Device, Precision, check, check_path_part
+from ..config import Choice, Device, Precision, check, check_path_part, check_seed
 from ..elmo.options import CharCNNOptions, BiLMOptions, LSTMOptions
 
 
@@ -81,6 +81,7 @@ class PretrainConfig:
         check(self.warmup_steps >= 0, "warmup_steps", f"must be >= 0, got {self.warmup_steps}")
         check(self.heldout_sentences >= 1, "heldout_sentences", "must be >= 1")
         check(self.shape.activation in ("relu", "tanh"), "shape.activation", "must be relu or tanh")
+        check_seed(self.seed, "seed")
 
 
 def register_pretrain_schema() -> None:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from ..errors import DataError
+from ..errors import DataError, DataFormatError
 from ..data.tokenize import tokenize
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,10 @@ def corpus_files(paths: Sequence[str | Path]) -> list[Path]:
 
 def decode(path: Path) -> str:
     raw = path.read_bytes()
+    if b"\x00" in raw:  # text in any 8-bit encoding has none; latin-1 would "decode" a binary file all the same
+        line = raw[:raw.index(b"\x00")].count(b"\n") + 1
+        raise DataFormatError(path, line, "a NUL byte: a binary file, not text (a corpus holds plain text, a"
+                                          " sentence a line)")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

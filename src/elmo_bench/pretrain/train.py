@@ -22,6 +22,7 @@ from tqdm import tqdm
 from ..cell.atomic import save_torch, write_json
 from ..cell.checkpoints import CheckpointMismatch, check_fits, read_checkpoint, set_aside
 from ..config import Device
+from ..errors import DataError
 from ..elmo import BiLM, batch_to_ids, load_bilm, save_weights
 from ..threads import set_threads
 from ..batching import bucket_batches
@@ -58,6 +59,16 @@ def split_corpus(config: PretrainConfig) -> CorpusSplit:
     order = np.random.default_rng(config.seed).permutation(len(texts))
     held = set(order[: config.heldout_sentences].tolist())
     return CorpusSplit([t for i, t in enumerate(texts) if i not in held], [texts[i] for i in sorted(held)])
+
+
+def check_corpus(config: PretrainConfig, corpus: CorpusSplit) -> None:
+    """Something to train on and something to score, checked before any file is written: an empty or one-window
+    corpus would otherwise export an untrained model and leave a checkpoint that blocks the corrected rerun."""
+    windows = len(corpus.train) + len(corpus.heldout)
+    if not corpus.train:
+        raise DataError(f"corpus {', '.join(config.corpus)} (under {config.data_root}): {windows} token windows, and"
+                        f" heldout_sentences={config.heldout_sentences} holds out all of them; nothing is left to"
+                        " train on (give more text, or a smaller heldout_sentences)")
 
 
 def choose_device(device: Device) -> torch.device:
@@ -117,13 +128,14 @@ def unigram_perplexity(counts: Counter, vocab: LMVocabulary, train_sentences: in
 class Pretrainer:
     def __init__(self, config: PretrainConfig):
         self.config = config
-        self.folder = Path(config.output_dir)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.checkpoint = self.folder / "checkpoint.pt"
         self.device = choose_device(config.device)
         check_precision(self.device, config.precision, "precision")
         set_threads(config.threads)
         self.corpus = split_corpus(config)
+        check_corpus(config, self.corpus)
+        self.folder = Path(config.output_dir)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.checkpoint = self.folder / "checkpoint.pt"
         self.counts = count_words(self.corpus.train)
         self.vocab = LMVocabulary.build(self.counts, config.vocab_size, config.min_count)
         torch.manual_seed(config.seed)
@@ -199,7 +211,9 @@ class Pretrainer:
         if saved is None:
             return
         if "vocab" in saved and saved["vocab"] != self.vocab.words:
-            raise RuntimeError(f"{self.checkpoint} was trained with another vocabulary (corpus or config changed)")
+            raise DataError(f"{self.checkpoint} was trained with another vocabulary (the corpus, vocab_size or"
+                            " min_count changed): to start afresh, delete it or set another name (or output_dir);"
+                            " to resume it, restore the corpus and config it was started with")
         try:
             self._restore(saved)
         except (CheckpointMismatch, KeyError, TypeError, ValueError) as error:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -38,10 +39,25 @@ def _positive(text: str) -> int:
     return value
 
 
+def unwritable(folder: Path) -> str | None:
+    """Why the report cannot be written into `folder` (checked before any work, leaving nothing behind), or None."""
+    existing = next(path for path in (folder, *folder.parents) if path.exists())
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder" + (f" (on the way to {folder})" if existing != folder else "")
+    try:
+        tempfile.TemporaryFile(dir=existing).close()  # permissions, a read-only file system: what writing meets
+    except OSError as error:
+        return f"cannot write in {existing} ({error.strerror})"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     folders = [Path(folder) for folder in args.folders]
     out_dir = Path(args.out) if args.out else folders[0] / "report"
+    if (problem := unwritable(out_dir)) is not None:
+        print(f"elmo-bench-report: --out {out_dir}: {problem}", file=sys.stderr)
+        return EXIT_NO_RESULTS
     # Record warnings to print them as plain lines instead of Python's source-location format.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

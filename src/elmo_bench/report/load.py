@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cell.identity import ADDED_KEYS
-from ..cell.layout import PROBE_FILE, RESULT_FILE, cell_folders
+from ..cell.layout import PROBE_FILE, RESULT_FILE, CellKey, cell_folders
 from ..cell.result import CellResult, InvalidResult, _is_int, _is_number, _is_text
 
 # Config keys that never make two runs different settings: the seed axis, where a run was written, rerun switches.
@@ -104,6 +104,7 @@ class RunResult:
 def load_result(path: Path) -> RunResult:
     """Parse and check one result.json (cell/result.py); raise InvalidResult saying what is wrong with it."""
     result = CellResult.read(path)
+    check_identity(path, result)
     config = _flat_config(result.config or {})
     return RunResult(
         path=path,
@@ -127,6 +128,24 @@ def load_result(path: Path) -> RunResult:
         device=_device_type(result.device),
         baseline=result.is_baseline,
     )
+
+
+def check_identity(path: Path, result: CellResult) -> None:
+    """A result in a cell folder (cell/layout.py) must say it is that cell: a copied or edited file would otherwise
+    stand in for the run its folder names (e.g. a finetune result that says feature_ensemble would replace the
+    baseline)."""
+    folder = CellKey.of(path.parent)
+    if folder is None:
+        return  # not in the runner's layout (a hand-made folder): nothing to compare with
+    claimed = result.key
+    if result.requested_train_size is None and folder.size != "all":  # a run from before the size was recorded
+        claimed = CellKey(claimed.task, claimed.strategy, claimed.model, folder.size, claimed.seed)
+    for what, says, part in (("task", claimed.task, folder.task), ("strategy", claimed.strategy, folder.strategy),
+                             ("model", claimed.model, folder.model), ("train size", f"n{claimed.size}", f"n{folder.size}"),
+                             ("seed", f"seed{claimed.seed}", f"seed{folder.seed}")):
+        if says != part:
+            raise InvalidResult(f"identity: its {what} is {says!r}, but its folder says {part!r}"
+                                " (a file moved or edited by hand?)")
 
 
 def _device_type(device) -> str:

@@ -23,6 +23,7 @@ class ProbeResult:
     seed: int
     unit: str
     probes: dict[str, tuple[float, float]]  # representation ("layer 1", "learned mix") -> (dev, test) accuracy
+    mix_of: str | None = None  # the strategy whose learned mix was probed too (probe.cell); its own row
 
 
 def load_probes(folders: list[Path], problems: list[str]) -> list[ProbeResult]:
@@ -34,7 +35,8 @@ def load_probes(folders: list[Path], problems: list[str]) -> list[ProbeResult]:
             data = json.loads(path.read_text(encoding="utf-8"))
             scores = {name: (float(p["dev"]), float(p["test"])) for name, p in data["probes"].items()}
             probes.append(ProbeResult(path, str(data["task"]), str(data["dataset"]), str(data["model"]),
-                                      int(data["train_size"]), int(data["seed"]), str(data["unit"]), scores))
+                                      int(data["train_size"]), int(data["seed"]), str(data["unit"]), scores,
+                                      data.get("mix_of")))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             leave_out(problems, f"{path}: not a complete probe record ({error!r}), left out")
     return probes
@@ -46,7 +48,8 @@ def markdown_probes(probes: list[ProbeResult], runs: list[RunResult]) -> list[st
         return []
     grouped: dict[tuple, list[ProbeResult]] = defaultdict(list)
     for probe in probes:
-        grouped[(probe.task, probe.dataset, probe.model, probe.train_size, probe.unit)].append(probe)
+        key = (probe.task, probe.dataset, probe.model, probe.mix_of or "", probe.train_size, probe.unit)
+        grouped[key].append(probe)
     names = sorted({name for probe in probes for name in probe.probes}, key=_representation_order)
     header = ["task", "dataset", "model", "train size", "probed unit", "seeds",
               *(f"{name}: test (dev)" for name in names), f"{BASELINE} mix weights (runs)"]
@@ -55,9 +58,10 @@ def markdown_probes(probes: list[ProbeResult], runs: list[RunResult]) -> list[st
              "classification), C chosen on dev; accuracy ×100, mean over seeds. Beside it, the softmax weights "
              f"of the scalar mix that {BASELINE} runs of the same task and encoder learned (layer 0 first).", "",
              "| " + " | ".join(header) + " |", "| " + " | ".join(["---"] * len(header)) + " |"]
-    for (task, dataset, model, size, unit), group in sorted(grouped.items()):
+    for (task, dataset, model, mix_of, size, unit), group in sorted(grouped.items()):
         cells = [_mean_accuracy(group, name) for name in names]
-        lines.append("| " + " | ".join([task, dataset, model, f"{size:,d}", unit, str(len(group)), *cells,
+        shown = f"{model} ({mix_of}'s mix)" if mix_of else model
+        lines.append("| " + " | ".join([task, dataset, shown, f"{size:,d}", unit, str(len(group)), *cells,
                                         _mix_weights(runs, task, model)]) + " |")
     return lines + [""]
 

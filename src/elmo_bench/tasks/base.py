@@ -20,6 +20,7 @@ from torch import nn
 from ..config import check, check_path_part
 from ..data.carve import carve_dev
 from ..errors import DataError
+from ..data.errors import existing_file
 from ..data.hub import is_hub_ref, load_hub_split, parse_hub_ref
 
 Tokens = tuple[str, ...]
@@ -39,6 +40,7 @@ class ExtraTest:
 
     examples: list[Example]
     source: str  # the file or hub split it came from
+    details: dict = field(default_factory=dict)  # what the reading counted (tokens, labels, answers aligned, ...)
 
 
 @dataclass
@@ -104,6 +106,16 @@ class TaskConfig:
                 parse_hub_ref(location, f"task.extra_test.{name}")
 
 
+def check_unique_ids(examples: Sequence[Example], split: str, source: str) -> None:
+    """Predictions are keyed by example id, so two examples of one split with one id would lose one of them."""
+    seen: set[str] = set()
+    for example in examples:
+        if example.id in seen:
+            raise DataError(f"{split} ({source}): example id {example.id!r} occurs twice; ids must be unique within"
+                            " a split (predictions are keyed by them)")
+        seen.add(example.id)
+
+
 class Embedder(Protocol):
     """Token lists -> (B, T, output_dim) vectors and the (B, T) mask; provided by the strategy."""
 
@@ -145,7 +157,12 @@ class Task(ABC):
 
     def missing_files(self, paths: Mapping[str, Path], use_hub: bool) -> list[str]:
         """The local files that are missing, once sure the hub may stand in for them (else a DataError)."""
-        missing = [str(path) for path in paths.values() if not path.is_file()]
+        missing = []
+        for split, path in paths.items():
+            if path.exists() or path.is_symlink():
+                existing_file(path, f"task.{split}_file")  # a folder or a symlink loop: named as what it is
+            else:
+                missing.append(str(path))
         if missing and not (use_hub and self.config.hub_id):
             raise DataError(f"task '{self.name}': data files not found: {', '.join(missing)} (set data.root"
                             f" or $ELMO_BENCH_DATA; hub fallback {'off' if not use_hub else 'not configured'})")
@@ -155,21 +172,35 @@ class Task(ABC):
         """The task's splits and its extra test sets."""
         splits = self.load_splits(data_root, use_hub)
         extra = {name: self._extra_test(name, location, data_root) for name, location in self.config.extra_test.items()}
+        for split, examples in (("train", splits.train), ("dev", splits.dev), ("test", splits.test),
+                                *((f"task.extra_test.{name}", test.examples) for name, test in extra.items())):
+            check_unique_ids(examples, split, splits.source)
         return replace(splits, extra_test=extra)
 
     @abstractmethod
     def load_splits(self, data_root: str, use_hub: bool) -> Splits: ...
 
     def _extra_test(self, name: str, location: str, data_root: str) -> ExtraTest:
+        """An extra test set; any error in it names its key as well as its file and line."""
         key, prefix = f"task.extra_test.{name}", f"extra_{name}"
-        if is_hub_ref(location):
-            reference = parse_hub_ref(location, key)
-            examples = self.hub_examples(load_hub_split(reference, key), str(reference), prefix)
-            return ExtraTest(self.as_evaluated(examples), str(reference))
-        path = Path(data_root) / location
-        if not path.is_file():
-            raise DataError(f"{key}: data file not found: {path}")
-        return ExtraTest(self.as_evaluated(self.read_examples(path, prefix)), str(path))
+        try:
+            if is_hub_ref(location):
+                reference = parse_hub_ref(location, key)
+                examples = self.hub_examples(load_hub_split(reference, key), str(reference), prefix)
+                return ExtraTest(self.as_evaluated(examples), str(reference), self.evaluation_details(examples))
+            examples, details = self.read_evaluation(existing_file(Path(data_root) / location), prefix)
+        except DataError as error:
+            raise DataError(str(error) if str(error).startswith(key) else f"{key}: {error}") from None
+        return ExtraTest(self.as_evaluated(examples), str(Path(data_root) / location), details)
+
+    def read_evaluation(self, path: Path, prefix: str) -> tuple[list[Example], dict]:
+        """An evaluation file's examples and what reading them counted (result.json's extra_test records it)."""
+        examples = self.read_examples(path, prefix)
+        return examples, self.evaluation_details(examples)
+
+    def evaluation_details(self, examples: list[Example]) -> dict:
+        """What to record of a set of evaluation examples beside its score; a family adds its own counts."""
+        return {"examples": len(examples)}
 
     def as_evaluated(self, examples: list[Example]) -> list[Example]:
         """Examples as the task's own splits are evaluated: a task that cuts long texts cuts these too."""

@@ -40,7 +40,7 @@ from omegaconf import MISSING
 from torch import nn
 from torch.nn import functional as F
 
-from ..config import check
+from ..config import check, check_seed
 from ..errors import DataError
 from ..data.hub import load_hub_dataset
 from ..data.squad import (ALIGNMENT_PROBLEMS, OUTSIDE_CONTEXT, Article, Paragraph, Question, TokenizedContext,
@@ -69,6 +69,7 @@ class OfflineSplitConfig:
         for part in ("train", "dev", "test"):
             count = getattr(self, f"{part}_articles")
             check(count >= 1, f"task.offline_split.{part}_articles", f"must be >= 1, got {count}")
+        check_seed(self.seed, "task.offline_split.seed")
 
 
 @dataclass
@@ -80,6 +81,7 @@ class OfficialSplitConfig:
 
     def __post_init__(self) -> None:
         check(self.dev_articles >= 1, "task.official_split.dev_articles", f"must be >= 1, got {self.dev_articles}")
+        check_seed(self.seed, "task.official_split.seed")
 
 
 @dataclass
@@ -280,7 +282,11 @@ class SpanQATask(Task):
 
     def read_examples(self, path: Path, prefix: str) -> list[Example]:
         """Evaluation examples; their ids are the file's question ids."""
-        return self._examples(read_squad(path, self.config.encoding), training=False, source=str(path))[0]
+        return self.read_evaluation(path, prefix)[0]
+
+    def read_evaluation(self, path: Path, prefix: str) -> tuple[list[Example], dict]:
+        """The examples and their counts: answers aligned to tokens, contexts cut, questions skipped."""
+        return self._examples(read_squad(path, self.config.encoding), training=False, source=str(path))
 
     def hub_examples(self, rows, where: str, prefix: str) -> list[Example]:
         return self._examples(articles_from_rows(rows, where), training=False, source=where)[0]

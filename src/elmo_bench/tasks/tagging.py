@@ -7,6 +7,8 @@ emissions straight on the mixed biLM states, a light head for fine-tuning.
 """
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +20,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..config import check
-from ..data.conll import read_column_file
+from ..data.conll import TaggedSentence, detect_scheme, read_columns, with_scheme
 from ..data.conllu import TAG_FIELDS, read_conllu
+from ..errors import DataError, DataFormatError
 from ..data.hub import load_hub_dataset
 from ..metrics.per_class import class_scores
 from .base import Example, Splits, Task, TaskConfig, TaskModel
@@ -28,36 +31,48 @@ from .crf import (ConditionalRandomField, TransitionMask, bioes_transition_mask,
 from .layers import TokenEncoder
 from .tagging_metrics import span_f1, token_accuracy
 
+log = logging.getLogger(__name__)
+
 
 TAGGING_FORMATS = ("columns", "conllu")
+SCHEMES = ("iob1", "iob2", "bioes", "none")
 
 
 @dataclass
 class TaggingTaskConfig(TaskConfig):
     """Files in `format`: columns (CoNLL-2003 style: token_column, label_column, scheme, docstart) or conllu
-    (Universal Dependencies: the words' `tag_field`, upos or xpos)."""
+    (Universal Dependencies: the words' `tag_field`, upos or xpos). scheme and metric null: read from the training
+    labels (chunk tags B-/I-/E-/S-: their scheme and entity F1; plain tags: none and token accuracy)."""
 
-    metric: str = MISSING  # f1 (entity spans) or accuracy (tokens)
+    metric: Optional[str] = None  # f1 (entity spans), accuracy (tokens), or null: chosen by the tag scheme
     format: str = "columns"
     train_file: Optional[str] = None  # null: the data come from the hub (task.hub_id)
     dev_file: Optional[str] = None  # null: carved out of train (task.dev_size, task.dev_seed)
     test_file: Optional[str] = None
     token_column: int = 0
     label_column: int = -1
-    scheme: str = "iob1"  # the file's tag scheme: iob1 (converted to IOB2), iob2, bioes, none
+    scheme: Optional[str] = None  # iob1 (converted to IOB2), iob2, bioes, none, or null: read from the labels
     docstart: Optional[str] = "-DOCSTART-"
     tag_field: str = "upos"  # conllu: which tag labels the words, upos or xpos
     hub_label_field: Optional[str] = None  # the hub rows' tag field (tokens are in `tokens`)
+    # An evaluation tag the training data never had: error (naming its file:line), or wrong (scored as a wrong
+    # prediction, since the model cannot predict it; counted per split in data_details as unseen_tokens).
+    unseen_labels: str = "error"  # conf/task: $ELMO_BENCH_UNSEEN_LABELS may change it (the tests' small slices)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check(self.metric in ("f1", "accuracy"), "task.metric", f"must be f1 or accuracy, got {self.metric}")
+        check(self.metric in ("f1", "accuracy", None), "task.metric",
+              f"must be f1, accuracy or null (chosen by the tag scheme), got {self.metric}")
         check(self.format in TAGGING_FORMATS, "task.format",
               f"must be one of {', '.join(TAGGING_FORMATS)}, got {self.format}")
-        check(self.scheme in ("iob1", "iob2", "bioes", "none"), "task.scheme",
-               f"must be iob1, iob2, bioes or none, got {self.scheme}")
-        check(self.metric != "f1" or self.scheme != "none", "task.metric", "span f1 needs a tag scheme")
+        check(self.scheme in (*SCHEMES, None), "task.scheme",
+              f"must be iob1, iob2, bioes, none or null (read from the labels), got {self.scheme}")
+        check(self.metric != "f1" or self.scheme != "none", "task.scheme",
+              "task.metric=f1 scores entity spans, which needs a chunk scheme: set task.scheme=iob1, iob2 or bioes,"
+              " or leave it null to read it from the labels (got none)")
         check(self.tag_field in TAG_FIELDS, "task.tag_field", f"must be upos or xpos, got {self.tag_field}")
+        check(self.unseen_labels in ("error", "wrong"), "task.unseen_labels",
+              f"must be error or wrong, got {self.unseen_labels}")
         check(self.train_file is not None or self.hub_id is not None, "task.train_file",
               "set it (or task.hub_id for a hub data set)")
         check(self.train_file is None or self.test_file is not None, "task.test_file",
@@ -124,44 +139,106 @@ class TaggingTask(Task):
     config_schema = TaggingTaskConfig
     head_schemas = {"tagger": TaggerHeadConfig}
 
+    def __init__(self, config: TaggingTaskConfig):
+        super().__init__(config)
+        self.scheme = config.scheme  # null: settled by the training data, as are the metric and the tag set
+        self.labels: frozenset[str] | None = None  # the training pool's tags: a test tag outside them is an error
+
     def load_splits(self, data_root: str, use_hub: bool) -> Splits:
         config = self.config
         files = {"train": config.train_file, "dev": config.dev_file, "test": config.test_file}
         paths = {split: Path(data_root) / file for split, file in files.items() if file is not None}
         missing = self.missing_files(paths, use_hub) if paths else []
         if paths and not missing:
+            self._settle(paths["train"], self._read(paths["train"]))
             splits = {split: self.read_examples(path, split) for split, path in paths.items()}
             details = {}
             if "dev" not in splits:
                 splits["train"], splits["dev"], details["dev_carve"] = self.carve_dev(splits["train"])
-            return Splits(**splits, source=", ".join(str(p) for p in paths.values()), details=details)
+            source = ", ".join(str(p) for p in paths.values())
+            return Splits(**splits, source=source, details=details | self._counts(splits))
         check(use_hub, "data.use_hub", f"task.train_file is not set, so the data come from {config.hub_source}")
         dataset = load_hub_dataset(config.hub_id, tried=missing, config=config.hub_config)
+        train_rows = dataset[config.hub_splits.train] if config.hub_splits.train in dataset else []
+        self._settle(f"{config.hub_source}/{config.hub_splits.train}", self._hub_sentences(train_rows))
         splits, details = self.hub_splits(dataset)
-        return Splits(**splits, source=config.hub_source, details=details)
+        return Splits(**splits, source=config.hub_source, details=details | self._counts(splits))
 
-    def read_examples(self, path: Path, prefix: str) -> list[Example]:
+    def _read(self, path: Path) -> list[TaggedSentence]:
         config = self.config
         if config.format == "conllu":
-            sentences = read_conllu(path, config.tag_field, config.encoding)
-        else:
-            sentences = read_column_file(path, config.token_column, config.label_column, config.scheme,
-                                         config.docstart, config.encoding)
+            return read_conllu(path, config.tag_field, config.encoding)
+        return read_columns(path, config.token_column, config.label_column, config.docstart, config.encoding)
+
+    def _settle(self, where, train: list[TaggedSentence]) -> None:
+        """The scheme and metric (from the training labels unless task.scheme / task.metric set them), the tag
+        set, each logged: a NER file scored by token accuracy would otherwise pass unnoticed."""
+        read = self.scheme is None
+        self.scheme = detect_scheme(where, train) if read else self.scheme
+        chosen = self.config.metric is None
+        self.metric = self.config.metric or ("accuracy" if self.scheme == "none" else "f1")
+        if self.metric == "f1" and self.scheme == "none":
+            raise DataError(f"{where}: task.metric=f1 scores entity spans, but the labels are plain tags (no B-/I-/"
+                            "E-/S- prefixes); set task.metric=accuracy, or task.scheme if the tags are chunk tags")
+        self.labels = frozenset(tag for sentence in with_scheme(where, train, self.scheme) for tag in sentence.labels)
+        log.info("task %s: tag scheme %s (%s), metric %s (%s)", self.name, self.scheme,
+                 f"read from the labels of {where}" if read else "task.scheme", self.metric,
+                 "chosen by the scheme" if chosen else "task.metric")
+
+    def read_examples(self, path: Path, prefix: str) -> list[Example]:
+        """Ids `<prefix>-<i>`: the sentence's 0-based place in the file."""
+        sentences = with_scheme(path, self._read(path), self.scheme)
+        self._check_seen(path, sentences)
         return [Example(f"{prefix}-{i}", (s.tokens,), s.labels) for i, s in enumerate(sentences)]
 
+    def _check_seen(self, where, sentences: list[TaggedSentence]) -> None:
+        """Every tag is one the training data had: the model can never predict another, so it would be scored as
+        always wrong without a word. An error naming its line, or (task.unseen_labels=wrong) one warning."""
+        unseen = [(number, label) for sentence in sentences
+                  for number, label in zip(sentence.token_lines or (None,) * len(sentence.labels), sentence.labels)
+                  if label not in self.labels]
+        if unseen and self.config.unseen_labels == "error":
+            number, label = unseen[0]
+            raise DataFormatError(where, number, f"label {label!r} is not among the training data's tags; the model"
+                                                 " cannot predict it (task.unseen_labels=wrong scores such tokens as"
+                                                 " wrong)")
+        if unseen:
+            log.warning("%s: %d tokens have tags the training data never had (%s); scored as wrong"
+                        " (task.unseen_labels=wrong)", where, len(unseen), ", ".join(sorted({l for _, l in unseen})))
+
+    def _hub_sentences(self, rows) -> list[TaggedSentence]:
+        """Hub rows as sentences (no file lines: their row numbers, from 1, name them); empty rows left out."""
+        names = rows.features[self.config.hub_label_field].feature.names if rows else []
+        return [TaggedSentence(tuple(row["tokens"]), tuple(names[t] for t in row[self.config.hub_label_field]), line=n,
+                               token_lines=(n,) * len(row["tokens"]))
+                for n, row in enumerate(rows, start=1) if row["tokens"]]
+
     def hub_examples(self, rows, where: str, prefix: str) -> list[Example]:
-        names = rows.features[self.config.hub_label_field].feature.names
-        return [
-            Example(f"{prefix}-{i}", (tuple(row["tokens"]),), tuple(names[t] for t in row[self.config.hub_label_field]))
-            for i, row in enumerate(rows)
-            if row["tokens"]
-        ]
+        """Ids `<prefix>-<i>`: the sentence's 0-based place among the split's non-empty rows."""
+        sentences = with_scheme(where, self._hub_sentences(rows), self.scheme)
+        self._check_seen(where, sentences)
+        return [Example(f"{prefix}-{i}", (s.tokens,), s.labels) for i, s in enumerate(sentences)]
+
+    def evaluation_details(self, examples: list[Example]) -> dict:
+        return {"examples": len(examples), **self._split_counts(examples)}
+
+    def _counts(self, splits: dict[str, list[Example]]) -> dict:
+        """What result.json's data_details records: the scheme and metric and where they came from, and per split
+        its sentences, tokens and tag counts."""
+        return {"tag_scheme": self.scheme, "scheme_from": "task.scheme" if self.config.scheme else "labels",
+                "metric_from": "task.metric" if self.config.metric else "scheme",
+                "counts": {split: self._split_counts(examples) for split, examples in splits.items()}}
+
+    def _split_counts(self, examples: list[Example]) -> dict:
+        tags = Counter(tag for example in examples for tag in example.label)
+        return {"sentences": len(examples), "tokens": sum(tags.values()), "labels": dict(sorted(tags.items())),
+                "unseen_tokens": sum(count for tag, count in tags.items() if tag not in self.labels)}
 
     def build_model(self, embedder: nn.Module, head_config: TaggerHeadConfig, train: Sequence[Example]) -> TaskModel:
         labels = sorted({tag for example in train for tag in example.label})
         # The CRF may only move between tags the scheme allows (files in IOB1 are IOB2 once read).
         constraints = {"iob1": iob2_transition_mask, "iob2": iob2_transition_mask, "bioes": bioes_transition_mask}
-        allowed = constraints[self.config.scheme](labels) if self.config.scheme in constraints else None
+        allowed = constraints[self.scheme](labels) if self.scheme in constraints else None
         return TaggerModel(embedder, labels, head_config, allowed)
 
     def score(self, gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict[str, float]:
