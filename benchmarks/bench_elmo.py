@@ -4,7 +4,7 @@
     python benchmarks/bench_elmo.py [--sentences 600] [--batch-tokens 1024] [--repeats 2]
                                     [--threads N] [--json out.json] [--precision bf16]
 
-Model: the official small-ELMo shape (2x1024_128_2048cnn_1xhighway) built with
+Model: the official small-ELMo shape (2x1024_128_2048cnn_1xhighway), or --options FILE, built with
 `BiLM(parse_options(...))`, seeded random weights. Data: the first N sentences of CoNLL-2003
 eng.train, length-bucketed by `bucket_batches` under a padded-token budget (lengths counted with
 <S>/</S>); both implementations get the very same batches. What is measured (see README.md):
@@ -271,13 +271,13 @@ class ReferenceBiLM(nn.Module):
 # ----------------------------------------------------------------------------------------- model
 
 
-def build_bilm(seed: int) -> BiLM:
-    """Small-ELMo shape with the modules' default initialisation under `seed` (LSTM uniform
+def build_bilm(seed: int, options: dict | None = None) -> BiLM:
+    """Small-ELMo shape (or the shape of `options`, an options.json's content) with the modules' default initialisation under `seed` (LSTM uniform
     +-1/sqrt(D), char embedding N(0, 1), PyTorch's conv/linear defaults), plus the training-time
     highway carry bias of -2 (ELMO_FORMAT.md §4.4) so the highway starts near identity, as in the
     released models. Outputs come out within about +-2, clipping active."""
     torch.manual_seed(seed)
-    bilm = BiLM(parse_options(SMALL_OPTIONS, "small-ELMo shape"))
+    bilm = BiLM(parse_options(options or SMALL_OPTIONS, "--options" if options else "small-ELMo shape"))
     with torch.no_grad():
         for highway in bilm.char_encoder.highways:
             highway.carry.bias.fill_(-2.0)
@@ -675,6 +675,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="with --precision bf16: time about this many tokens (every k-th batch; 0 = all)")
     parser.add_argument("--fixtures", type=Path, default=None,
                         help="parity fixtures to check the reference against TF (default <repo>/../shared/fixtures)")
+    parser.add_argument("--options", type=Path, default=None,
+                        help="options.json of the shape to time (default: the official small ELMo's), e.g. the"
+                        " export of an elmo-bench-pretrain run")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tol", type=float, default=1e-5, help="max allowed abs output difference (1e-5)")
     parser.add_argument("--mm-size", type=int, default=2048, help="size of the square matmul probe (2048)")
@@ -711,7 +714,8 @@ def main(argv=None) -> int:
     work = Workload.build(sentences, args.batch_tokens)
 
     fixture_err = check_reference_on_fixture(args.fixtures or shared_dir() / "fixtures")
-    bilm = build_bilm(args.seed).eval()
+    options = json.loads(args.options.read_text(encoding="utf-8")) if args.options else None
+    bilm = build_bilm(args.seed, options).eval()
     ref = ReferenceBiLM(bilm).eval()
     flops = flops_per_token(bilm.options)
     peak = matmul_gflops(args.mm_size)
