@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Issue 53's encoder ladder: the long pretraining of the `mid` biLM (docs/pretraining.md), detached, niced,
-# one thread. Run this same script again to resume after any interruption (a kill, a reboot): the run carries
-# on from $OUT/checkpoint.pt with the same data order. It does nothing while the run is still alive.
+# Issue 53's encoder ladder: the long pretraining of the `mid` biLM (docs/pretraining.md), niced, one thread,
+# in its own session (setsid) so that it outlives the shell that started it. Run this same script again to
+# resume after any interruption (a kill, a reboot): the run carries on from $OUT/checkpoint.pt with the same
+# data order. It does nothing while the run is still alive.
 #
 #   scripts/pretrain_ladder.sh            # start or resume
 #   tail -c 2000 /work/main/pretrained/cpu-mid.log; python scripts/pretrain_scaling.py
@@ -20,7 +21,7 @@ fi
 # max_tokens (30M words, about 2 epochs of the 15.1M-word corpus), which ends the run; held-out perplexity
 # every 2M words. Held-out lines and vocabulary are cpu-small's (same corpus list, seed, sizes).
 cd "$CODE"
-nohup nice -n 19 env OMP_NUM_THREADS=1 PYTHONPATH="$CODE/src" ELMO_BENCH_DATA="$DATA" \
+setsid nohup nice -n 19 env OMP_NUM_THREADS=1 PYTHONPATH="$CODE/src" ELMO_BENCH_DATA="$DATA" \
   "$ROOT/.venv/bin/elmo-bench-pretrain" name=$NAME shape=mid bptt_steps=20 dropout=0.1 lr=0.001 \
   warmup_steps=300 lr_decay=linear max_tokens=30000000 max_epochs=3 max_train_seconds=null \
   eval_every_tokens=2000000 threads=1 output_dir="$OUT" >> "$OUT.log" 2>&1 &
