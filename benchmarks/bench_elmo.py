@@ -284,6 +284,13 @@ def build_bilm(seed: int, options: dict | None = None) -> BiLM:
     return bilm
 
 
+def describe(options: BiLMOptions, path: Path | None) -> str:
+    lstm, cnn = options.lstm, options.char_cnn
+    name = f"--options {path}" if path else "small-ELMo shape"
+    return (f"{name} (D={lstm.dim}, P={lstm.projection_dim}, {cnn.n_filters} filters,"
+            f" {cnn.n_highway} highway)")
+
+
 def flops_per_token(options: BiLMOptions) -> dict[str, float]:
     """ELMO_FORMAT.md §7b multiply-adds per token, as FLOPs (2 per multiply-add)."""
     cnn, lstm = options.char_cnn, options.lstm
@@ -577,8 +584,7 @@ def speedups(rows: dict, timings: Timings) -> dict[str, dict[str, float]]:
 def print_report(result: dict) -> None:
     flops, rows, ratio, args = result["flops_per_token"], result["paths"], result["speedups"], result["config"]
     print(
-        f"elmo-bench biLM benchmark: small-ELMo shape (D=1024, P=128, 2048 filters, 1 highway), "
-        f"random weights (seed {args['seed']})"
+        f"elmo-bench biLM benchmark: {result['shape']}, random weights (seed {args['seed']})"
     )
     print(
         f"torch {result['torch']}, {result['threads']} thread(s) ({result['threads_note']}), {result['cpu']}, "
@@ -753,6 +759,7 @@ def main(argv=None) -> int:
         "distinct_types": work.distinct_types,
         "distinct_types_per_batch_sum": work.distinct_types_per_batch,
         "batches": len(work.batches),
+        "shape": describe(bilm.options, args.options),
         "flops_per_token": flops,
         "mm_peak_gflops": peak,
         "paths": rows,

@@ -334,3 +334,10 @@ def test_shape_presets(shape, expected):
     assert count == _param_count(shape_config.filters, shape_config.lstm_dim, shape_config.projection_dim)
     if expected is not None:  # cpu-small's model card; the official small ELMo's 13.6M
         assert count == expected
+
+
+def test_a_resume_names_the_settings_that_changed(tmp_path, corpus_root, caplog):
+    Pretrainer(tiny_config(tmp_path, corpus_root, bptt_steps=10, max_train_seconds=1e-9)).run()
+    Pretrainer(tiny_config(tmp_path, corpus_root, bptt_steps=10, max_train_seconds=1e-9, max_tokens=5000))
+    assert "resumed with max_tokens changed from None to 5000" in caplog.text
+    assert caplog.text.count("changed from") == 1

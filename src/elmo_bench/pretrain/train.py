@@ -250,7 +250,15 @@ class Pretrainer:
             "cuda_rng": torch.cuda.get_rng_state() if self.device.type == "cuda" else None,  # dropout, sampling
             "vocab": self.vocab.words,
             "batches": self.batches.state_dict(),
+            "settings": self._settings(),
         })
+
+    def _settings(self) -> dict:
+        """The keys that make a run what it is, as plain values, to name any that a resume changed."""
+        config = self.config
+        keys = ("bptt_steps", "batch_tokens", "dropout", "lr", "warmup_steps", "lr_decay", "max_tokens", "max_epochs",
+                "num_samples", "grad_clip", "seed")
+        return {"shape": json.dumps(asdict(config.shape)), **{key: str(getattr(config, key)) for key in keys}}
 
     def _resume(self) -> None:
         saved = read_checkpoint(self.checkpoint, map_location=self.device)
@@ -264,6 +272,10 @@ class Pretrainer:
             set_aside(self.checkpoint, f"does not fit this run ({error})")  # nothing was changed yet
             return
         log.info("resumed %s at epoch %d, step %d", self.checkpoint, self.state.epoch, self.state.step)
+        for key, value in saved.get("settings", {}).items():  # absent in checkpoints of older versions
+            if self._settings().get(key) != value:
+                log.warning("resumed with %s changed from %s to %s (the run goes on under the new value)",
+                            key, value, self._settings().get(key))
 
     def _restore(self, saved: dict) -> None:
         """Check the parts against this run before changing anything, so a foreign file leaves no trace."""
