@@ -169,7 +169,7 @@ class Pretrainer:
         self.lm.train()
         last_save = time.perf_counter()
         bar = tqdm(range(state.step, steps), desc=f"pretrain epoch {state.epoch + 1}", unit="batch",
-                   mininterval=30.0)  # a log file, not a terminal, for the long runs
+                   initial=state.step, total=steps, mininterval=30.0)  # 30 s: long runs write to a log file
         for step in bar:
             loss = self._update(step)
             bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{state.tokens_seen / state.train_seconds:.0f}",
