@@ -310,7 +310,8 @@ class Pretrainer:
                 "heldout_fingerprint": fingerprint(self.corpus.heldout)}
 
     def _vocabulary_facts(self) -> dict:
-        return {"size": len(self.vocab), "min_count": self.config.min_count, "fingerprint": fingerprint(self.vocab.words)}
+        return {"size": len(self.vocab), "min_count": self.config.min_count,
+                "fingerprint": fingerprint(self.vocab.words)}
 
     def _model_card(self) -> dict:
         config, state = self.config, self.state
