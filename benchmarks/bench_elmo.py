@@ -273,9 +273,9 @@ class ReferenceBiLM(nn.Module):
 
 def build_bilm(seed: int, options: dict | None = None) -> BiLM:
     """Small-ELMo shape (or the shape of `options`, an options.json's content) with the modules' default
-    initialisation under `seed` (LSTM uniform +-1/sqrt(D), char embedding N(0, 1), PyTorch's conv/linear defaults), plus the training-time
-    highway carry bias of -2 (ELMO_FORMAT.md §4.4) so the highway starts near identity, as in the
-    released models. Outputs come out within about +-2, clipping active."""
+    initialisation under `seed` (LSTM uniform +-1/sqrt(D), char embedding N(0, 1), PyTorch's conv/linear
+    defaults), plus the training-time highway carry bias of -2 (ELMO_FORMAT.md §4.4) so the highway starts
+    near identity, as in the released models. Outputs come out within about +-2, clipping active."""
     torch.manual_seed(seed)
     bilm = BiLM(parse_options(options or SMALL_OPTIONS, "--options" if options else "small-ELMo shape"))
     with torch.no_grad():
