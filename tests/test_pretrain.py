@@ -341,3 +341,24 @@ def test_a_resume_names_the_settings_that_changed(tmp_path, corpus_root, caplog)
     Pretrainer(tiny_config(tmp_path, corpus_root, bptt_steps=10, max_train_seconds=1e-9, max_tokens=5000))
     assert "resumed with max_tokens changed from None to 5000" in caplog.text
     assert caplog.text.count("changed from") == 1
+
+
+def test_a_checkpoint_exports_while_its_run_goes_on(tmp_path, corpus_root):
+    import sys
+
+    from elmo_bench.config import PROJECT_ROOT
+
+    sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
+    import export_checkpoint
+
+    run = Pretrainer(tiny_config(tmp_path, corpus_root, bptt_steps=10, max_tokens=1500))
+    run.run()
+    before = (tmp_path / "run" / "checkpoint.pt").read_bytes()
+    snapshot = export_checkpoint.export(tmp_path / "run" / "checkpoint.pt", tmp_path / "snap")
+    assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == before  # only read
+    assert snapshot["tokens_seen"] == run.state.tokens_seen and snapshot["latest_heldout"] == run.state.history[-1]
+    reloaded = load_bilm(tmp_path / "snap" / "options.json", tmp_path / "snap" / "weights.hdf5")
+    ids = batch_to_ids([["The", "cat", "sat"], ["on", "a", "mat", "today"]])
+    with torch.no_grad():
+        for a, b in zip(run.lm.bilm.cpu().eval()(ids)[0], reloaded(ids)[0]):
+            assert torch.equal(a, b)
