@@ -4,7 +4,7 @@
     python benchmarks/bench_elmo.py [--sentences 600] [--batch-tokens 1024] [--repeats 2]
                                     [--threads N] [--json out.json] [--precision bf16]
 
-Model: the official small-ELMo shape (2x1024_128_2048cnn_1xhighway) built with
+Model: the official small-ELMo shape (2x1024_128_2048cnn_1xhighway), or --options FILE, built with
 `BiLM(parse_options(...))`, seeded random weights. Data: the first N sentences of CoNLL-2003
 eng.train, length-bucketed by `bucket_batches` under a padded-token budget (lengths counted with
 <S>/</S>); both implementations get the very same batches. What is measured (see README.md):
@@ -271,17 +271,24 @@ class ReferenceBiLM(nn.Module):
 # ----------------------------------------------------------------------------------------- model
 
 
-def build_bilm(seed: int) -> BiLM:
-    """Small-ELMo shape with the modules' default initialisation under `seed` (LSTM uniform
-    +-1/sqrt(D), char embedding N(0, 1), PyTorch's conv/linear defaults), plus the training-time
-    highway carry bias of -2 (ELMO_FORMAT.md §4.4) so the highway starts near identity, as in the
-    released models. Outputs come out within about +-2, clipping active."""
+def build_bilm(seed: int, options: dict | None = None) -> BiLM:
+    """Small-ELMo shape (or the shape of `options`, an options.json's content) with the modules' default
+    initialisation under `seed` (LSTM uniform +-1/sqrt(D), char embedding N(0, 1), PyTorch's conv/linear
+    defaults), plus the training-time highway carry bias of -2 (ELMO_FORMAT.md §4.4) so the highway starts
+    near identity, as in the released models. Outputs come out within about +-2, clipping active."""
     torch.manual_seed(seed)
-    bilm = BiLM(parse_options(SMALL_OPTIONS, "small-ELMo shape"))
+    bilm = BiLM(parse_options(options or SMALL_OPTIONS, "--options" if options else "small-ELMo shape"))
     with torch.no_grad():
         for highway in bilm.char_encoder.highways:
             highway.carry.bias.fill_(-2.0)
     return bilm
+
+
+def describe(options: BiLMOptions, path: Path | None) -> str:
+    lstm, cnn = options.lstm, options.char_cnn
+    name = f"--options {path}" if path else "small-ELMo shape"
+    return (f"{name} (D={lstm.dim}, P={lstm.projection_dim}, {cnn.n_filters} filters,"
+            f" {cnn.n_highway} highway)")
 
 
 def flops_per_token(options: BiLMOptions) -> dict[str, float]:
@@ -577,8 +584,7 @@ def speedups(rows: dict, timings: Timings) -> dict[str, dict[str, float]]:
 def print_report(result: dict) -> None:
     flops, rows, ratio, args = result["flops_per_token"], result["paths"], result["speedups"], result["config"]
     print(
-        f"elmo-bench biLM benchmark: small-ELMo shape (D=1024, P=128, 2048 filters, 1 highway), "
-        f"random weights (seed {args['seed']})"
+        f"elmo-bench biLM benchmark: {result['shape']}, random weights (seed {args['seed']})"
     )
     print(
         f"torch {result['torch']}, {result['threads']} thread(s) ({result['threads_note']}), {result['cpu']}, "
@@ -675,6 +681,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="with --precision bf16: time about this many tokens (every k-th batch; 0 = all)")
     parser.add_argument("--fixtures", type=Path, default=None,
                         help="parity fixtures to check the reference against TF (default <repo>/../shared/fixtures)")
+    parser.add_argument("--options", type=Path, default=None,
+                        help="options.json of the shape to time (default: the official small ELMo's), e.g. the"
+                        " export of an elmo-bench-pretrain run")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tol", type=float, default=1e-5, help="max allowed abs output difference (1e-5)")
     parser.add_argument("--mm-size", type=int, default=2048, help="size of the square matmul probe (2048)")
@@ -711,7 +720,8 @@ def main(argv=None) -> int:
     work = Workload.build(sentences, args.batch_tokens)
 
     fixture_err = check_reference_on_fixture(args.fixtures or shared_dir() / "fixtures")
-    bilm = build_bilm(args.seed).eval()
+    options = json.loads(args.options.read_text(encoding="utf-8")) if args.options else None
+    bilm = build_bilm(args.seed, options).eval()
     ref = ReferenceBiLM(bilm).eval()
     flops = flops_per_token(bilm.options)
     peak = matmul_gflops(args.mm_size)
@@ -749,6 +759,7 @@ def main(argv=None) -> int:
         "distinct_types": work.distinct_types,
         "distinct_types_per_batch_sum": work.distinct_types_per_batch,
         "batches": len(work.batches),
+        "shape": describe(bilm.options, args.options),
         "flops_per_token": flops,
         "mm_peak_gflops": peak,
         "paths": rows,

@@ -4,18 +4,20 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 import torch
 
+from elmo_bench.config import Precision
 from elmo_bench.errors import ConfigError
 from elmo_bench.elmo import batch_to_ids, load_bilm
 from elmo_bench.pretrain.batches import StreamBatches
 from elmo_bench.pretrain.config import LRDecay, PretrainConfig, ShapeConfig
 from elmo_bench.pretrain.corpus import book_text, decode, sentences
 from elmo_bench.pretrain.language_model import BiLanguageModel
-from elmo_bench.pretrain.train import Pretrainer, learning_rate, unigram_perplexity
+from elmo_bench.pretrain.train import Pretrainer, choose_precision, learning_rate, unigram_perplexity
 from elmo_bench.pretrain.vocabulary import BOS, EOS, UNK, LMVocabulary
 from elmo_bench.elmo.bilm import BiLM
 
@@ -116,9 +118,11 @@ def test_carried_state_makes_two_windows_equal_one_long_one():
 
 def test_learning_rate_schedule():
     config = PretrainConfig(corpus=["x"], lr=1.0, warmup_steps=4, lr_decay=LRDecay.linear)
-    assert [learning_rate(config, step, 10) for step in (0, 1, 3, 5, 9)] == pytest.approx([0.25, 0.5, 1.0, 5 / 6, 1 / 6])
+    # (update, share of the horizon's words seen) -> warm-up factor (update+1)/4 up to 1, times 1 - share
+    cases = {(0, 0.0): 0.25, (1, 0.1): 0.5 * 0.9, (3, 0.2): 0.8, (10, 0.75): 0.25, (99, 1.0): 0.0, (99, 1.2): 0.0}
+    assert [learning_rate(config, *case) for case in cases] == pytest.approx(list(cases.values()))
     constant = PretrainConfig(corpus=["x"], lr=0.5)
-    assert {learning_rate(constant, step, 10) for step in range(10)} == {0.5}
+    assert {learning_rate(constant, step, step / 10) for step in range(10)} == {0.5}
 
 
 @pytest.fixture(scope="module")
@@ -203,3 +207,159 @@ def test_pretrain_config_checks():
         PretrainConfig(corpus=["x"], lr=0)
     with pytest.raises(ConfigError, match=r"config key 'name': names a folder, so it must be one name"):
         PretrainConfig(corpus=["x"], name="../elsewhere")
+
+
+def test_stream_batches_count_words_not_boundaries():
+    # 6 lines of 3 words -> a 30-token stream, 2 rows of 15 = 3 whole lines each; windows of T=4 read
+    # positions 0..11 of a row (3 windows; the 4th would need position 16): 2 whole lines and "<S> w",
+    # so 6 + 1 = 7 words per row, 14 in all, whatever the order of the lines.
+    vocab = LMVocabulary(["</S>", "<S>", "<UNK>", "a", "b"])
+    batches = StreamBatches([("a", "b", "c")] * 6, vocab, batch_tokens=8, steps=4, seed=3)
+    lm = BiLanguageModel(BiLM(TINY.to_options()), vocab_size=len(vocab), num_samples=None)
+    assert batches.count(0) == 3
+    assert sum(batches.loss(lm, 0, step)[1] for step in range(3)) == 14 == batches.words(0)
+
+
+def test_dropout_acts_only_while_training():
+    torch.manual_seed(0)
+    lm = BiLanguageModel(BiLM(TINY.to_options()), vocab_size=6, num_samples=None, dropout=0.5)
+    plain = BiLanguageModel(BiLM(TINY.to_options()), vocab_size=6, num_samples=None)
+    plain.load_state_dict(lm.state_dict())
+    texts, targets = [("a", "b", "c")], torch.tensor([[BOS, 3, 4, 5, EOS]])
+    assert lm.bilm.lstm.dropout == 0.5 and plain.bilm.lstm.dropout == 0.0
+    lm.eval(), plain.eval()
+    assert torch.equal(lm.loss(texts, targets), plain.loss(texts, targets))
+    lm.train(), plain.train()
+    assert torch.equal(plain.loss(texts, targets), plain.loss(texts, targets))  # no dropout: deterministic
+    assert not torch.equal(lm.loss(texts, targets), lm.loss(texts, targets))
+    # every LSTM layer's input is dropped: with the top-output dropout off, the layers still differ
+    lm.dropout = 0.0
+    layers, _ = lm.bilm(batch_to_ids(texts))
+    assert not torch.equal(layers[1], lm.bilm(batch_to_ids(texts))[0][1])
+
+
+def test_precision_null_is_bf16_on_cuda_and_fp32_on_cpu():
+    config = PretrainConfig(corpus=["x"])
+    assert choose_precision(config, torch.device("cuda")) == Precision.bf16
+    assert choose_precision(config, torch.device("cpu")) == Precision.fp32
+    with pytest.raises(ConfigError, match="precision"):
+        choose_precision(PretrainConfig(corpus=["x"], precision=Precision.fp16), torch.device("cpu"))
+
+
+def test_bf16_autocast_trains_the_stream_model(tmp_path, corpus_root):
+    run = Pretrainer(tiny_config(tmp_path, corpus_root, bptt_steps=10, precision=Precision.bf16, max_tokens=2000))
+    card = run.run()
+    assert card["training"]["precision"] == "bf16" and 2000 <= card["training"]["tokens_seen"] < 2800
+    assert math.isfinite(card["heldout_perplexity"]["mean"])
+
+
+def test_token_budget_ends_the_run_where_the_decay_reaches_zero(tmp_path, corpus_root):
+    run = Pretrainer(tiny_config(tmp_path, corpus_root, bptt_steps=10, lr_decay=LRDecay.linear, max_tokens=3000,
+                                 eval_every_tokens=1000))
+    seen = []  # (words seen before the update, its rate)
+    step = run.optimizer.step
+    run.optimizer.step = lambda: (seen.append((run.state.tokens_seen, run.optimizer.param_groups[0]["lr"])),
+                                  step())
+    card = run.run()
+    assert card["training"]["decay_horizon_tokens"] == 3000 and card["training"]["epochs_completed"] == 0
+    assert [lr for _, lr in seen] == pytest.approx([5e-3 * (1 - words / 3000) for words, _ in seen])
+    assert seen[-1][0] < 3000 <= run.state.tokens_seen
+    # one held-out score per 1,000 words crossed, each after the update that crossed it
+    assert [h["tokens_seen"] // 1000 for h in card["history"]] == [1, 2, 3]
+    assert card["history"][-1]["tokens_seen"] == run.state.tokens_seen
+
+
+def test_a_killed_run_resumes_from_its_checkpoint_to_the_same_weights(tmp_path, corpus_root):
+    """A crash (kill -9 after a checkpoint) loses only the steps since it; the rerun carries on with the
+    same batches, the same dropout masks and samples, and ends with the weights of a run never stopped."""
+    schedule = dict(max_epochs=2, bptt_steps=10, dropout=0.1, warmup_steps=3, lr_decay=LRDecay.linear,
+                    eval_every_tokens=1500, checkpoint_seconds=0.0)
+    straight = Pretrainer(tiny_config(tmp_path / "a", corpus_root, **schedule))
+    straight.run()
+    crashing = Pretrainer(tiny_config(tmp_path / "b", corpus_root, **schedule))
+    calls, step = [], crashing.optimizer.step
+
+    def dies_on_the_fifth_update():
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt("killed")
+        step()
+
+    crashing.optimizer.step = dies_on_the_fifth_update
+    with pytest.raises(KeyboardInterrupt):
+        crashing.run()
+    resumed = Pretrainer(tiny_config(tmp_path / "b", corpus_root, **schedule))
+    assert (resumed.state.updates, resumed.state.step) == (4, 4)
+    resumed.run()
+    untimed = [[{k: v for k, v in h.items() if k != "train_seconds"} for h in run.state.history]
+               for run in (straight, resumed)]
+    # 11,792 words in 2 epochs: 7 multiples of 1,500 crossed, and the 2 epochs' ends (5,902 and 11,792 words)
+    assert untimed[0] == untimed[1] and len(untimed[0]) == 9
+    for (name, a), b in zip(straight.lm.state_dict().items(), resumed.lm.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_same_corpus_settings_give_the_same_heldout_lines_and_vocabulary(tmp_path, corpus_root):
+    """Perplexities compare across shapes only on the same held-out lines with the same vocabulary."""
+    small = Pretrainer(tiny_config(tmp_path / "a", corpus_root, max_tokens=1)).run()
+    other = Pretrainer(tiny_config(tmp_path / "b", corpus_root, max_tokens=1, bptt_steps=10, dropout=0.1,
+                                   shape=ShapeConfig(**{**asdict(TINY), "lstm_dim": 24}))).run()
+    reseeded = Pretrainer(tiny_config(tmp_path / "c", corpus_root, max_tokens=1, seed=1)).run()
+    assert other["corpus"]["heldout_fingerprint"] == small["corpus"]["heldout_fingerprint"]
+    assert other["vocabulary"]["fingerprint"] == small["vocabulary"]["fingerprint"]
+    assert reseeded["corpus"]["heldout_fingerprint"] != small["corpus"]["heldout_fingerprint"]
+
+
+def _param_count(filters, lstm_dim, proj, char_dim=16, n_chars=262):
+    """ELMo's parameters by formula: char embedding, convolutions, highway, projection, 2 layers x 2 directions."""
+    n_filters = sum(n for _, n in filters)
+    cnn = n_chars * char_dim + sum(w * char_dim * n + n for w, n in filters)
+    highway = n_filters * 2 * n_filters + 2 * n_filters
+    lstm = 4 * (proj * 4 * lstm_dim * 2 + 4 * lstm_dim + lstm_dim * proj)
+    return cnn + highway + n_filters * proj + proj + lstm
+
+
+@pytest.mark.parametrize("shape, expected", [("cpu_small", 2_996_448), ("mid", None), ("elmo_small", 13_593_312)])
+def test_shape_presets(shape, expected):
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from elmo_bench.config import PROJECT_ROOT
+    from elmo_bench.pretrain.config import register_pretrain_schema
+
+    register_pretrain_schema()
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf" / "pretrain"), version_base="1.3"):
+        config = OmegaConf.to_object(compose("config", overrides=[f"shape={shape}"]))
+    shape_config = config.shape
+    count = sum(p.numel() for p in BiLM(shape_config.to_options()).parameters())
+    assert count == _param_count(shape_config.filters, shape_config.lstm_dim, shape_config.projection_dim)
+    if expected is not None:  # cpu-small's model card; the official small ELMo's 13.6M
+        assert count == expected
+
+
+def test_a_resume_names_the_settings_that_changed(tmp_path, corpus_root, caplog):
+    Pretrainer(tiny_config(tmp_path, corpus_root, bptt_steps=10, max_train_seconds=1e-9)).run()
+    Pretrainer(tiny_config(tmp_path, corpus_root, bptt_steps=10, max_train_seconds=1e-9, max_tokens=5000))
+    assert "resumed with max_tokens changed from None to 5000" in caplog.text
+    assert caplog.text.count("changed from") == 1
+
+
+def test_a_checkpoint_exports_while_its_run_goes_on(tmp_path, corpus_root):
+    import sys
+
+    from elmo_bench.config import PROJECT_ROOT
+
+    sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
+    import export_checkpoint
+
+    run = Pretrainer(tiny_config(tmp_path, corpus_root, bptt_steps=10, max_tokens=1500))
+    run.run()
+    before = (tmp_path / "run" / "checkpoint.pt").read_bytes()
+    snapshot = export_checkpoint.export(tmp_path / "run" / "checkpoint.pt", tmp_path / "snap")
+    assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == before  # only read
+    assert snapshot["tokens_seen"] == run.state.tokens_seen and snapshot["latest_heldout"] == run.state.history[-1]
+    reloaded = load_bilm(tmp_path / "snap" / "options.json", tmp_path / "snap" / "weights.hdf5")
+    ids = batch_to_ids([["The", "cat", "sat"], ["on", "a", "mat", "today"]])
+    with torch.no_grad():
+        for a, b in zip(run.lm.bilm.cpu().eval()(ids)[0], reloaded(ids)[0]):
+            assert torch.equal(a, b)

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict
 
@@ -86,7 +87,8 @@ def _pretrain(cfg: DictConfig) -> None:
     from .pretrain.train import Pretrainer
 
     try:
-        card = Pretrainer(typed(cfg)).run()
+        overrides = " ".join(HydraConfig.get().overrides.task)  # the card names the command that made it
+        card = Pretrainer(typed(cfg), command=f"elmo-bench-pretrain {overrides}".strip()).run()
     except USER_ERRORS as error:
         log.error("%s", error)
         raise SystemExit(2) from None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .options import LSTMOptions
 
@@ -79,9 +80,13 @@ class BiLSTMLayer(nn.Module):
 
 
 class StackedBiLSTM(nn.Module):
-    def __init__(self, options: LSTMOptions):
+    """`dropout` (0 unless a pretrainer sets it, as bilm-tf trains) drops each layer's input while training; the
+    dropped input also feeds the skip connection, as in bilm-tf's DropoutWrapper around its ResidualWrapper."""
+
+    def __init__(self, options: LSTMOptions, dropout: float = 0.0):
         super().__init__()
         self.options = options
+        self.dropout = dropout
         self.layers = nn.ModuleList(
             BiLSTMLayer(options.projection_dim, options) for _ in range(options.n_layers)
         )
@@ -93,6 +98,8 @@ class StackedBiLSTM(nn.Module):
         outputs, final_states = [], []
         layer_input = inputs
         for index, (layer, state) in enumerate(zip(self.layers, states)):
+            if self.dropout:
+                layer_input = F.dropout(layer_input, self.dropout, self.training)
             output, final = layer(layer_input, mask, state)
             if self.options.use_skip_connections and index > 0:
                 output = output + layer_input

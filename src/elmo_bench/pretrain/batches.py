@@ -36,6 +36,10 @@ class SentenceBatches:
             self._epoch, self._order = epoch, bucket_batches(lengths, self.batch_tokens, self.seed + epoch)
         return self._order
 
+    def words(self, epoch: int) -> int:
+        """Words (boundaries not counted) that the epoch's batches hold."""
+        return sum(len(t) for t in self.texts)
+
     def loss(self, lm: BiLanguageModel, epoch: int, step: int) -> tuple[torch.Tensor, int]:
         """The mean loss of batch `step` of `epoch` and the number of words in it."""
         chunk = [self.texts[i] for i in self._batches(epoch)[step]]
@@ -74,6 +78,10 @@ class StreamBatches:
             self._epoch, self._stream = epoch, stream[: self.rows * length].reshape(self.rows, length)
         return self._stream
 
+    def words(self, epoch: int) -> int:
+        """Words (type ids past <S>, so not boundaries) in the part of the epoch's stream its windows read."""
+        return int(np.count_nonzero(self._rows_of(epoch)[:, : self.count(epoch) * self.steps] > BOS))
+
     def windows(self, epoch: int, step: int) -> np.ndarray:
         """(2, rows, T + 1) type ids: the forward window and the backward one, each in its reading order."""
         rows = self._rows_of(epoch)
@@ -88,7 +96,8 @@ class StreamBatches:
         inputs, targets = window[..., :-1], window[..., 1:]
         loss, self.carried = lm.stream_loss(self.char_ids(inputs), torch.from_numpy(self.softmax_id[targets]),
                                             self.carried)
-        return loss, self.rows * self.steps
+        # words read, as SentenceBatches counts them (boundaries left out), so tokens seen compare across modes
+        return loss, int(np.count_nonzero(inputs[0] > BOS))
 
     def char_ids(self, type_ids: np.ndarray) -> torch.Tensor:
         """(..., 50) char ids of a type-id array, encoding each distinct type once."""

@@ -36,7 +36,7 @@ class ShapeConfig:
 
 class LRDecay(Choice):
     none = "none"
-    linear = "linear"  # to zero at the last step of max_epochs
+    linear = "linear"  # to zero at the decay horizon: max_tokens, else the end of max_epochs
 
 
 @dataclass
@@ -59,10 +59,15 @@ class PretrainConfig:
     warmup_steps: int = 0  # linear warm-up from zero
     lr_decay: LRDecay = LRDecay.none
     grad_clip: float = 1.0
+    dropout: float = 0.0  # on each LSTM layer's input and the top output (bilm-tf: 0.1)
     max_epochs: int = 1
+    # stop (and export) after this many words seen; the linear decay reaches zero here, so a run cut short only
+    # by max_train_seconds would never finish its decay: give long runs a token budget they will reach
+    max_tokens: Optional[int] = None
     max_train_seconds: Optional[float] = None  # stop (and export) after this much training time
+    eval_every_tokens: Optional[int] = None  # held-out perplexity into the history this often (null: per epoch)
     checkpoint_seconds: float = 300.0
-    precision: Precision = Precision.fp32
+    precision: Optional[Precision] = None  # null: bf16 autocast on CUDA, fp32 on CPU
     device: Device = Device.auto
     threads: Optional[int] = None  # CPU threads; null = the CPUs this process may use (elmo_bench/threads.py)
     seed: int = 0
@@ -78,6 +83,11 @@ class PretrainConfig:
         check(self.bptt_steps is None or self.bptt_steps >= 1, "bptt_steps", "must be >= 1 or null")
         check(self.bptt_steps is None or self.batch_tokens >= self.bptt_steps, "batch_tokens",
               f"must hold at least one window of bptt_steps ({self.bptt_steps}), got {self.batch_tokens}")
+        check(0.0 <= self.dropout < 1.0, "dropout", f"must be in [0, 1), got {self.dropout}")
+        check(self.max_tokens is None or self.max_tokens >= 1, "max_tokens",
+              f"must be >= 1 or null, got {self.max_tokens}")
+        check(self.eval_every_tokens is None or self.eval_every_tokens >= 1, "eval_every_tokens",
+              f"must be >= 1 or null, got {self.eval_every_tokens}")
         check(self.warmup_steps >= 0, "warmup_steps", f"must be >= 0, got {self.warmup_steps}")
         check(self.heldout_sentences >= 1, "heldout_sentences", "must be >= 1")
         check(self.shape.activation in ("relu", "tanh"), "shape.activation", "must be relu or tanh")

@@ -22,9 +22,11 @@ CarriedStates = list[LayerState]  # per layer, detached: the truncated-BPTT stat
 
 
 class BiLanguageModel(nn.Module):
-    def __init__(self, bilm: BiLM, vocab_size: int, num_samples: int | None):
+    def __init__(self, bilm: BiLM, vocab_size: int, num_samples: int | None, dropout: float = 0.0):
         super().__init__()
         self.bilm = bilm
+        # bilm-tf's dropout: on every LSTM layer's input and on the top layer's output before the softmax
+        self.bilm.lstm.dropout = self.dropout = dropout
         dim = bilm.options.lstm.projection_dim
         self.softmax_weight = nn.Parameter(torch.randn(vocab_size, dim) / math.sqrt(dim))
         self.softmax_bias = nn.Parameter(torch.zeros(vocab_size))
@@ -68,6 +70,7 @@ class BiLanguageModel(nn.Module):
 
     def prediction_loss(self, hidden: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
         """Mean NLL of the gold ids given top-layer states: sampled while training, else full softmax."""
+        hidden = F.dropout(hidden, self.dropout, self.training)
         if self.training and self.num_samples:
             return self._sampled_loss(hidden.float(), gold)
         return F.cross_entropy(self.logits(hidden.float()), gold)
