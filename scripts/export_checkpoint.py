@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from elmo_bench.atomic import write_json
+from elmo_bench.cell.atomic import write_json
 from elmo_bench.elmo import BiLM, save_weights
 from elmo_bench.pretrain.config import ShapeConfig
 from elmo_bench.pretrain.train import check_round_trip
