@@ -37,3 +37,9 @@ def test_exactly_one_strategy_is_the_baseline():
         if make_strategy(config).is_baseline:
             baselines.append(strategy.kind)
     assert baselines == ["feature_ensemble"]
+
+
+def test_every_family_has_a_resampling_rule_for_the_report():
+    from elmo_bench.metrics.resampling import RESAMPLING
+
+    assert set(RESAMPLING) == {family.family for family in FAMILIES}

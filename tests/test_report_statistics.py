@@ -22,7 +22,8 @@ from elmo_bench.report.bootstrap import (Interval, crossover, holm, lasting_gain
                                         resampled_scores)
 from elmo_bench.report.figures import cost_paths
 from elmo_bench.report.formats import format_interval
-from elmo_bench.report.units import PredictionsError, Ratio, read_test_set
+from elmo_bench.metrics.resampling import Ratio
+from elmo_bench.report.units import PredictionsError, read_test_set
 
 TAGS = ["O", "O", "O", "B-PER", "I-PER", "B-LOC", "I-LOC", "I-ORG"]  # I-ORG after O opens an entity (conlleval)
 
@@ -51,7 +52,7 @@ def test_entity_f1_precision_and_recall_are_recomputed_on_the_resampled_sentence
         pred = [tag if rng.random() < 0.7 else str(rng.choice(TAGS)) for tag in gold]
         rows.append({"id": f"test-{index}", "gold": gold, "pred": pred})
     full = 100 * f1_score([r["gold"] for r in rows], [r["pred"] for r in rows])
-    test_set = read_test_set(write_predictions(tmp_path, rows), "test.jsonl", "f1", full)
+    test_set = read_test_set(write_predictions(tmp_path, rows), "test.jsonl", "f1", full, family="tagging")
     assert test_set.unit == "sentence" and list(test_set.metrics) == ["f1", "precision", "recall"]
     by_unit = {row["id"]: [row] for row in rows}
     for seed in range(5):
@@ -71,7 +72,7 @@ def test_correlations_on_a_resample_match_scipy_with_ties(tmp_path):
     pred = np.round((gold + rng.normal(0, 1.2, 60)) * 2) / 2
     rows = [{"id": f"pair-{i}", "gold": float(g), "pred": float(p)} for i, (g, p) in enumerate(zip(gold, pred))]
     test_set = read_test_set(write_predictions(tmp_path, rows), "test.jsonl", "spearman",
-                             100 * stats.spearmanr(gold, pred)[0])
+                             100 * stats.spearmanr(gold, pred)[0], family="pair_regression")
     assert test_set.unit == "pair" and list(test_set.metrics) == ["spearman", "pearson"]
     by_unit = {row["id"]: [row] for row in rows}
     for seed in range(5):
@@ -88,7 +89,7 @@ def test_span_qa_resamples_whole_articles(tmp_path):
              else None, "article": f"article-{i % 4}", "paragraph": f"data[{i % 4}].paragraphs[0]"}
             for i in range(30)]
     full = squad_scores([r["gold"] for r in rows], [r["pred"] for r in rows])
-    test_set = read_test_set(write_predictions(tmp_path, rows), "test.jsonl", "f1", 100 * full["f1"])
+    test_set = read_test_set(write_predictions(tmp_path, rows), "test.jsonl", "f1", 100 * full["f1"], family="span_qa")
     assert test_set.unit == "article" and test_set.units == ("article-0", "article-1", "article-2", "article-3")
     by_unit = {unit: [row for row in rows if row["article"] == unit] for unit in test_set.units}
     weights = np.array([3, 0, 1, 0])
@@ -101,7 +102,7 @@ def test_span_qa_resamples_whole_articles(tmp_path):
 def test_token_accuracy_counts_tokens_of_the_drawn_sentences(tmp_path):
     rows = [{"id": "a", "gold": ["N", "V", "N"], "pred": ["N", "V", "V"]},
             {"id": "b", "gold": ["D"], "pred": ["N"]}]
-    test_set = read_test_set(write_predictions(tmp_path, rows), "test.jsonl", "accuracy", 50.0)
+    test_set = read_test_set(write_predictions(tmp_path, rows), "test.jsonl", "accuracy", 50.0, family="tagging")
     assert test_set.metrics["accuracy"](np.array([[2, 0], [1, 2], [0, 1]])).tolist() == pytest.approx(
         [100 * 4 / 6, 100 * 2 / 5, 0.0])
 
@@ -117,13 +118,13 @@ def test_token_accuracy_counts_tokens_of_the_drawn_sentences(tmp_path):
 def test_predictions_that_cannot_be_rescored_are_named(tmp_path, content, recorded, message):
     (tmp_path / "test.jsonl").write_text(content, encoding="utf-8")
     with pytest.raises(PredictionsError, match=message) as error:
-        read_test_set(tmp_path / "result.json", "test.jsonl", "accuracy", recorded)
+        read_test_set(tmp_path / "result.json", "test.jsonl", "accuracy", recorded, family="classification")
     assert str(tmp_path / "test.jsonl") in str(error.value)
 
 
 def test_a_predictions_path_outside_the_run_folder_is_refused(tmp_path):
     with pytest.raises(PredictionsError, match="points outside the run's folder"):
-        read_test_set(tmp_path / "run" / "result.json", "../../etc/passwd", "accuracy", 0.0)
+        read_test_set(tmp_path / "run" / "result.json", "../../etc/passwd", "accuracy", 0.0, family="classification")
 
 
 def test_one_seed_interval_matches_scipy_paired_bootstrap():

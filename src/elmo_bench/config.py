@@ -11,6 +11,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
 
@@ -216,6 +217,7 @@ def register_schemas(groups: dict[str, dict[str, type]]) -> None:
             store.store(group=group, name=f"{kind}_schema", node=schema)
 
 
+@lru_cache(maxsize=None)  # the report asks once per result file
 def conf_choices(group: str) -> dict[str, str]:
     """The options of a config group (conf/<group>/*.yaml), each with the schema kind it composes
     (`- <kind>_schema` among its defaults): {"ner": "tagging", "frozen_top": "feature_ensemble", ...}."""

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .units import LinearMetric, Metric
+from ..metrics.resampling import LinearMetric, Metric
 
 RESAMPLES = 5000  # p-values near a Holm threshold that more resamples could move are marked borderline
 CONFIDENCE = 0.95

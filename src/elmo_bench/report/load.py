@@ -16,6 +16,7 @@ from typing import Any
 from ..cell.identity import ADDED_KEYS
 from ..cell.layout import PROBE_FILE, RESULT_FILE, CellKey, cell_folders
 from ..cell.result import CellResult, InvalidResult, _is_int, _is_number, _is_text
+from ..config import conf_choices
 
 # Config keys that never make two runs different settings: the seed axis, where a run was written, rerun switches.
 NOT_A_SETTING = frozenset({"seed", "output_dir", "force", "keep_checkpoint", "data.subset_seed"})
@@ -88,6 +89,9 @@ class RunResult:
     host_speed: HostSpeed | None = field(default=None, compare=False, repr=False)  # None: not recorded
     device: str = ""  # the device type it trained on ("cpu", "cuda"); "" where the run did not record it
     baseline: bool = False  # its strategy is the one every other is compared with (result.json's `baseline`)
+    # the family whose rule resamples its test set (metrics/resampling.py); a run from before task_family was
+    # recorded takes its stock task's family from conf/task
+    resampling_family: str = field(default="", compare=False, repr=False)
 
     @property
     def cell(self) -> tuple[str, str, str, int, int]:
@@ -117,6 +121,7 @@ def load_result(path: Path) -> RunResult:
         layer_weights=_layer_weights(result.scalar_mix),
         config=config,
         family=result.task_family or result.task,
+        resampling_family=result.task_family or conf_choices("task").get(result.task, result.task),
         identity=pair_identity(result, config),
         # ... and computing the frozen encoder's features (feature_ensemble, when not yet cached)
         features=FeatureUse(_feature_costs(result.feature_cost), result.feature_seconds or 0),

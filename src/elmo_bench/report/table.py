@@ -244,7 +244,7 @@ def score_runs(runs: list[RunResult], resamples: int) -> dict:
             (f"extra:{name}", extra.predictions, extra.score) for name, extra in run.extra_tests.items()]
         for split, predictions, recorded in splits:
             try:
-                test_set = read_test_set(run.path, predictions, run.metric, recorded)
+                test_set = read_test_set(run.path, predictions, run.metric, recorded, family=run.resampling_family)
             except PredictionsError as error:
                 scores[(run.path, split)] = str(error)
                 continue

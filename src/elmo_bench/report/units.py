@@ -1,34 +1,17 @@
-"""A run's test predictions, reduced to what each of its metrics needs per resampling unit.
-
-The bootstrap resamples units, not lines: a unit is what can be drawn independently of the others.
-
-    tagging         the sentence; entity F1 = 2·TP / (predicted + gold entities), summed over the drawn
-                    sentences (so F1 is recomputed on every resample, never averaged per sentence);
-                    precision and recall alike; POS accuracy = correct tokens / tokens
-    classification  the example; accuracy = correct / examples
-    span QA         the article (the questions on one passage are not independent); F1 and exact match are
-                    sums over the drawn articles' questions / their number of questions
-    sentence pairs  the pair; Pearson and Spearman of the drawn pairs (ties in Spearman take mid-ranks,
-                    as scipy.stats.spearmanr does)
-
-A resample is given as weights: how many times each unit was drawn, one row per resample. Every metric is
-computed for all rows at once, so thousands of resamples cost a few matrix products.
+"""A run's test predictions, reduced to what each of its metrics needs per resampling unit (the family's rule in
+metrics/resampling.py), and checked to give the score its result.json records.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
-from seqeval.metrics.sequence_labeling import get_entities
 
 from ..cell.layout import read_predictions_text
-from ..metrics.squad import question_scores
+from ..metrics.resampling import Metric, scored
 
 SPLIT = "test"
 TOLERANCE = 1e-3  # the predictions must give result.json's score to this many points (×100)
@@ -36,100 +19,6 @@ TOLERANCE = 1e-3  # the predictions must give result.json's score to this many p
 
 class PredictionsError(ValueError):
     """A run's predictions cannot be rescored; the message names the file and says why."""
-
-
-# weights (R, units) -> score ×100 for each of the R resamples
-Metric = Callable[[np.ndarray], np.ndarray]
-
-
-class LinearMetric(ABC):
-    """A metric of a few weighted sums over the units (weights @ columns), so that every such metric of every run
-    on one test set is resampled by one matrix product."""
-
-    @property
-    @abstractmethod
-    def columns(self) -> np.ndarray:
-        """(units, k): what is summed."""
-
-    @abstractmethod
-    def combine(self, sums: np.ndarray) -> np.ndarray:
-        """(R, k) weighted sums -> (R,) scores ×100."""
-
-    def __call__(self, weights: np.ndarray) -> np.ndarray:
-        return self.combine(weights.astype(float) @ self.columns)
-
-
-@dataclass(frozen=True)
-class Ratio(LinearMetric):
-    """score = 100 · Σ weight·numerator / Σ weight·denominator (0 where the denominator is 0)."""
-
-    numerator: np.ndarray
-    denominator: np.ndarray
-
-    @property
-    def columns(self) -> np.ndarray:
-        return np.stack([self.numerator, self.denominator], axis=1)
-
-    def combine(self, sums: np.ndarray) -> np.ndarray:
-        numerator, denominator = sums.T
-        return 100 * np.divide(numerator, denominator, out=np.zeros(len(sums)), where=denominator > 0)
-
-
-@dataclass(frozen=True)
-class Pearson(LinearMetric):
-    """Pearson's r of gold and predicted scores over the weighted pairs."""
-
-    gold: np.ndarray
-    pred: np.ndarray
-
-    @property
-    def columns(self) -> np.ndarray:
-        return np.stack([self.gold, self.pred, self.gold**2, self.pred**2, self.gold * self.pred,
-                         np.ones_like(self.gold)], axis=1)
-
-    def combine(self, sums: np.ndarray) -> np.ndarray:
-        return _correlation(*sums.T)
-
-
-@dataclass(frozen=True)
-class Spearman:
-    """Spearman's rho: Pearson of the mid-ranks, which change with every resample."""
-
-    gold: np.ndarray
-    pred: np.ndarray
-
-    def __call__(self, weights: np.ndarray) -> np.ndarray:
-        weights = weights.astype(float)
-        # Every resample draws as many units as there are, so the weighted mean rank is (n + 1) / 2 exactly.
-        middle = (weights.shape[1] + 1) / 2
-        gold = _weighted_midranks(self.gold, weights) - middle
-        pred = _weighted_midranks(self.pred, weights) - middle
-        weighted_gold = weights * gold
-        covariance = np.einsum("ij,ij->i", weighted_gold, pred)
-        spread = np.sqrt(np.einsum("ij,ij->i", weighted_gold, gold) * np.einsum("ij,ij->i", weights * pred, pred))
-        return 100 * np.divide(covariance, spread, out=np.zeros(len(weights)), where=spread > 0)
-
-
-def _correlation(gold_sum, pred_sum, gold_squares, pred_squares, products, total) -> np.ndarray:
-    """Pearson's r ×100 from weighted sums; 0 where either side has no spread."""
-    covariance = products - gold_sum * pred_sum / total
-    # rounding can take a zero variance just below 0
-    variances = np.maximum(gold_squares - gold_sum**2 / total, 0) * np.maximum(pred_squares - pred_sum**2 / total, 0)
-    spread = np.sqrt(variances)
-    return 100 * np.divide(covariance, spread, out=np.zeros(len(total)), where=spread > 1e-12 * total)
-
-
-def _weighted_midranks(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """(R, n) ranks of each unit's value within each resample, a unit drawn k times counting k times and
-    tied values sharing the mean of their ranks."""
-    order = np.argsort(values, kind="stable")
-    ordered = values[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # first position of each distinct value
-    group = np.empty(len(values), dtype=int)
-    group[order] = np.cumsum(np.r_[True, ordered[1:] != ordered[:-1]]) - 1
-    counts = np.add.reduceat(weights[:, order], starts, axis=1)  # (R, distinct values)
-    midranks = np.cumsum(counts, axis=1) - (counts - 1) / 2
-    return midranks[:, group]
 
 
 @dataclass(frozen=True)
@@ -143,13 +32,13 @@ class TestSet:
     metrics: dict[str, Metric]  # the main metric first
 
 
-def read_test_set(result_file: Path, predictions: str | None, metric: str, recorded: float) -> TestSet:
-    """The run's test predictions (`predictions`: their file, relative to the run's folder), checked to give
-    the score its result.json records."""
+def read_test_set(result_file: Path, predictions: str | None, metric: str, recorded: float, *, family: str) -> TestSet:
+    """The run's test predictions (`predictions`: their file, relative to the run's folder), resampled by its task
+    family's rule and checked to give the score its result.json records."""
     path = _predictions_path(result_file, predictions)
     rows = _read_rows(path, result_file.parent, predictions)
     try:
-        unit, units, metrics = _scored(metric, rows)
+        unit, units, metrics = scored(family, metric, rows)
     except (KeyError, TypeError, ValueError) as error:
         raise PredictionsError(f"{path}: cannot be scored as {metric!r} ({error})") from None
     test_set = TestSet(path, unit, units, _digest(rows), metrics)
@@ -198,67 +87,3 @@ def _parsed_line(path: Path, number: int, line: str):
 def _digest(rows: list[dict]) -> str:
     lines = sorted(f"{row['id']!r}\x1f{row['gold']!r}" for row in rows)
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
-
-
-def _scored(metric: str, rows: list[dict]) -> tuple[str, tuple[str, ...], dict[str, Metric]]:
-    """(what a unit is, the sorted unit ids, every metric of the task's family with `metric` first)."""
-    sequences = isinstance(rows[0]["gold"], list) and isinstance(rows[0]["pred"], list)
-    if metric in ("pearson", "spearman"):
-        unit, units, sums = "pair", *_unit_sums(rows, "id", lambda row: (float(row["gold"]), float(row["pred"])))
-        gold, pred = sums.T
-        metrics = {"pearson": Pearson(gold, pred), "spearman": Spearman(gold, pred)}
-    elif sequences and metric == "f1":
-        unit, units, sums = "sentence", *_unit_sums(rows, "id", _entity_counts)
-        correct, predicted, gold = sums.T
-        metrics = {"f1": Ratio(2 * correct, predicted + gold), "precision": Ratio(correct, predicted),
-                   "recall": Ratio(correct, gold)}
-    elif sequences and metric == "accuracy":
-        unit, units, sums = "sentence", *_unit_sums(rows, "id", _correct_tokens)
-        metrics = {"accuracy": Ratio(*sums.T)}
-    elif metric == "f1":  # span QA: gold holds a question's answer texts, pred one text or null
-        unit = "article" if all("article" in row for row in rows) else "question"
-        units, sums = _unit_sums(rows, "article" if unit == "article" else "id", _answer_scores)
-        f1, exact, questions = sums.T
-        metrics = {"f1": Ratio(f1, questions), "exact_match": Ratio(exact, questions)}
-    elif metric == "accuracy":
-        unit, units, sums = "example", *_unit_sums(rows, "id", lambda row: (row["gold"] == row["pred"], 1))
-        metrics = {"accuracy": Ratio(*sums.T)}
-    else:
-        raise ValueError(f"no resampling rule for the metric {metric!r}")
-    return unit, units, {metric: metrics[metric]} | metrics
-
-
-def _unit_sums(rows: list[dict], key: str, parts: Callable[[dict], tuple]) -> tuple[tuple[str, ...], np.ndarray]:
-    """The sorted unit ids and, per unit, the sum of `parts` over its rows; ids are unique unless a unit is a
-    group (an article)."""
-    sums: dict[str, np.ndarray] = {}
-    for row in rows:
-        unit, values = str(row[key]), np.asarray(parts(row), dtype=float)
-        if key == "id" and unit in sums:
-            raise ValueError(f"two lines share the id {unit!r}")
-        sums[unit] = sums[unit] + values if unit in sums else values
-    units = tuple(sorted(sums))
-    return units, np.array([sums[unit] for unit in units])
-
-
-def _entity_counts(row: dict) -> tuple[int, int, int]:
-    """(correct, predicted, gold) entities of one sentence, read as seqeval's default (conlleval) mode does."""
-    if len(row["gold"]) != len(row["pred"]):
-        raise ValueError(f"line {row['id']!r} has {len(row['gold'])} gold tags but {len(row['pred'])} predicted")
-    gold, pred = _entities(tuple(row["gold"])), _entities(tuple(row["pred"]))
-    return len(gold & pred), len(pred), len(gold)
-
-
-@lru_cache(maxsize=1 << 16)  # every run of a test set repeats its gold sentences, and most of its predictions
-def _entities(tags: tuple[str, ...]) -> frozenset:
-    return frozenset(get_entities(list(tags)))
-
-
-def _correct_tokens(row: dict) -> tuple[int, int]:
-    return sum(g == p for g, p in zip(row["gold"], row["pred"], strict=True)), len(row["gold"])
-
-
-def _answer_scores(row: dict) -> tuple[float, float, int]:
-    """(F1, exact match, 1 question) of one question: its best over the gold answers."""
-    exact, f1 = question_scores(row["pred"], row["gold"])
-    return f1, exact, 1
