@@ -509,6 +509,8 @@ def test_the_report_refuses_a_result_whose_identity_is_not_its_folders(tmp_path)
 def fake_cell(folder: Path, family: str, strategy: str, trainable: int) -> Path:
     folder.mkdir(parents=True)
     (folder / "result.json").write_text(json.dumps({
+        "status": "complete", "dataset": "x", "model": "fixture", "metric": "accuracy", "dev": 50.0, "test": 50.0,
+        "train_seconds": 1.0,
         "scalar_mix": {"weights": [0.2, 0.3, 0.5], "gamma": 1.0}, "config": {"inputs": {"layer_norm": False}},
         "task": "x", "task_family": family, "strategy": strategy, "train_size": 40, "seed": 1,
         "trainable_params": trainable, "total_params": 110, "encoder_params": 100}))
