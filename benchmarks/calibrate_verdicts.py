@@ -4,10 +4,10 @@
     python benchmarks/calibrate_verdicts.py --studies 500 --seeds 3
     python benchmarks/calibrate_verdicts.py --estimate /tmp/study   # the profiles, from an extracted study
 
-Per task of the study, with its family (calibration.PROFILES), number of seeds K and procedure (calibration.PROCEDURES): the share of
-simulated studies whose p < 0.05, with true difference 0 (the false-positive rate, FPR: at most 6% is the
-bar) and 0.5, 1 and 2 points (power). Each cell is its own seeded set of studies, so the table is the same on
-every run. --estimate reads a study folder whose predictions are extracted (tar xzf predictions.tar.gz -C
+Per task of the study, with its family (calibration.PROFILES), number of seeds K and procedure
+(calibration.PROCEDURES): the share of simulated studies whose p < 0.05, with true difference 0 (the
+false-positive rate, FPR: at most 6% is the bar) and 0.5, 1 and 2 points (power). Each cell is its own seeded
+set of studies, so the table is the same on every run. --estimate reads a study folder whose predictions are extracted (tar xzf predictions.tar.gz -C
 <copy>, never inside results/) and prints each task's mean variances, the numbers PROFILES holds.
 """
 from __future__ import annotations
@@ -83,8 +83,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.estimate:
         for profile in estimate(args.estimate, args.resamples):
-            print(f"    Profile({profile.task!r}, {profile.family!r}, {profile.seed_variance:.3f}, {profile.unit_variance:.3f}, "
-                  f"{profile.shared_variance:.3f}, {profile.units}),")
+            print(f"    Profile({profile.task!r}, {profile.family!r}, {profile.seed_variance:.3f}, "
+                  f"{profile.unit_variance:.3f}, {profile.shared_variance:.3f}, {profile.units}),")
         return
     print(f"Share of {args.studies:,d} simulated studies per cell with p < {ALPHA}: FPR at true Δ = 0 (bar "
           f"{100 * FPR_BAR:.0f}%, ✗ above it), power at true Δ of {', '.join(f'{e:g}' for e in EFFECTS)} points.\n")

@@ -257,8 +257,8 @@ def test_a_planted_study_gives_intervals_holm_verdicts_crossover_and_guide(tmp_p
     headline = next(line for line in md.split("## Headline")[1].splitlines() if line.startswith("| sst5"))
     small_cell, large_cell = [cell.strip() for cell in headline.strip("| ").split("|")][3:5]
     assert small_cell == f"feature_ensemble (cheapest); none shown better (best: finetune " \
-                         f"{format_interval(small.main)}, {small.seconds_ratio:.1f}× (hosts not timed); below {small.mde:.1f} " \
-                         "not excluded)"
+                         f"{format_interval(small.main)}, {small.seconds_ratio:.1f}× (hosts not timed); " \
+                         f"below {small.mde:.1f} not excluded)"
     assert large_cell == f"**finetune** {format_interval(large.main)}, {large.seconds_ratio:.1f}× (hosts not timed)"
     assert large_cell.startswith("**finetune** +12.00 [")
     assert "![Difference with its interval: sst5](figures/difference_sst5.png)" in md

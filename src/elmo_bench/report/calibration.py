@@ -2,8 +2,8 @@
 
 A simulated comparison follows the model of inference.py: K paired differences d_k = μ + c + s_k + u_k, with
 the training-run part s_k, the per-seed test part u_k and the shared test part c drawn at the variances of a
-profile (PROFILES: per task of a study, with its family, estimated from a study's rows by benchmarks/calibrate_verdicts.py
---estimate). The test parts come from simulated test units, x_ik = a_i + b_ik over SIMULATED_UNITS units
+profile (PROFILES: per task of a study, with its family, estimated from a study's rows by
+benchmarks/calibrate_verdicts.py --estimate). The test parts come from simulated test units, x_ik = a_i + b_ik over SIMULATED_UNITS units
 (a_i shared by every seed, b_ik not), so each study also has what its test-unit bootstrap would estimate: the
 covariance matrix of the seeds' resampled differences (units' sample covariance / units). Each procedure maps
 the studies to p-values; the true effect μ is 0 for a null study.
@@ -45,7 +45,8 @@ class Profile:
     units: int  # the test set's resampling units
 
 
-# Means over each task's comparisons (3 sizes × 2 strategies) in results/study_converge (162 cells, 36 comparisons, 3 seeds each), from
+# Means over each task's comparisons (3 sizes × 2 strategies) in results/study_converge (162 cells, 36
+# comparisons, 3 seeds each), from
 # `python benchmarks/calibrate_verdicts.py --estimate <extracted study>`: σ_u² and σ_c² from the test-unit
 # bootstrap's covariance, σ_s² = mean(s² − σ_u²) (not below 0).
 PROFILES = (

@@ -82,7 +82,9 @@ def _advice(row: Row) -> str:
     unresolved = "; ".join(f"{s} {format_interval(compared[s].main)}{_undetected(compared[s])}"
                            for s in compared if s not in found.worse)
     shown = (f"not resolved, no strategy is shown better than {BASELINE}" + (f" ({unresolved})" if unresolved else ""))
-    cheapest = found.cheapest if found.cheapest == BASELINE else f"{found.cheapest} ({_times(compared[found.cheapest])})"
+    cheapest = found.cheapest
+    if cheapest != BASELINE:
+        cheapest += f" ({_times(compared[cheapest])})"
     return f"{shown}. Cheapest of those not shown worse: {cheapest}, a choice by cost, not a shown tie.{worse_note}"
 
 
@@ -94,7 +96,8 @@ def _undetected(comparison: Comparison) -> str:
     """What a not-resolved comparison could not have found."""
     if comparison.mde is None:
         return ""
-    return f", differences below {comparison.mde:.1f} points are not excluded"
+    return (f", differences below {comparison.mde:.1f} points are not excluded ({comparison.mde_unadjusted:.1f} "
+            "before Holm)")
 
 
 def headline(rows: list[Row]) -> tuple[list[str], list[list[str]]]:

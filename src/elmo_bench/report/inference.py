@@ -13,10 +13,11 @@ from the test-unit bootstrap, where one draw of units is shared by every seed: t
 resampled differences is var(c), so v_c is the mean off-diagonal of their covariance matrix (not below 0).
 
     Δ = mean d_k,  SE² = s²/K + v_c
-    df = min(K − 1, Satterthwaite's 2·(a + b)² / (2a²/(K − 1) + var(b̂))),  a = s²/K, b = v_c, var(b̂) by
-    normal theory from the bootstrap covariance and the number of units (a shared part swamped by the seeds'
-    own test noise is estimated poorly, so it must not lend the t the df of the test set's thousands of units;
-    it lowers df below K − 1 where it dominates and is itself uncertain, as on a test set of few articles)
+    df = Satterthwaite's 2·(a + b)² / (2a²/(K − 1) + var(b̂)), kept within [1, K − 1]; a = s²/K, b = v_c,
+    var(b̂) by normal theory from the bootstrap covariance and the number of units (a shared part swamped by
+    the seeds' own test noise is estimated poorly, so it must not lend the t the df of the test set's thousands
+    of units; it lowers df below K − 1 where it dominates and is itself uncertain, as on a test set of few
+    articles)
     95% interval Δ ± t(0.975, df)·SE;  p = 2·P(T_df > |Δ|/SE)
     MDE: the smallest |μ| that a two-sided test at level α finds with probability 0.8 (noncentral t), for
     this SE and df
@@ -98,8 +99,10 @@ def seed_t_test(differences: np.ndarray, covariance: np.ndarray, units: int) -> 
         seed_part = differences.var(axis=-1, ddof=1) / seeds
         # Never above the seeds' K − 1: the df estimate is high exactly when s² came out small, which is when
         # |t| is large, and without the cap the test's false-positive rate rose to 7.4% on STS-B-like rows.
-        df = np.minimum(satterthwaite(seed_part, seeds - 1, shared, shared_variance_spread(covariance, units)),
-                        seeds - 1)
+        # Nor below 1: a shared part read off a handful of units (SQuAD's 8 test articles) gave df 0.6, where
+        # the t's tails are wilder than the normal-theory spread that produced it.
+        df = np.clip(satterthwaite(seed_part, seeds - 1, shared, shared_variance_spread(covariance, units)),
+                     1, seeds - 1)
     else:  # the bootstrap variance alone, estimated from `units` units
         seed_part = np.zeros_like(delta)
         df = satterthwaite(shared, max(units - 1, 1), np.zeros_like(delta), np.zeros_like(delta))

@@ -347,10 +347,11 @@ def _markdown_crossovers(crossovers: dict[tuple, Crossover]) -> list[str]:
         return lines + ["No strategy was compared at two or more training sizes with intervals.", ""]
     header = ("task", "dataset", "metric", "encoder", "strategy", "sizes measured", f"crossover size [{LEVEL} CI]")
     return lines + [
-        f"Per learning curve, the training size from which the strategy's Δ stays above 0: interpolated in log "
-        f"size between the last measured size where Δ ≤ 0 and the next. The interval is the same rule applied to "
-        f"every bootstrap resample (the sizes resampled together); its ends are ≤ the smallest size (ahead "
-        f"everywhere) or > the largest (never ahead for good). Measured sizes bound what can be said.", "",
+        "**Descriptive, not a test** (no adjustment; the resampling cannot see the spread between training runs "
+        "with few seeds). Per learning curve, the training size from which the strategy's observed Δ stays above "
+        "0: interpolated in log size between the last measured size where Δ ≤ 0 and the next. The interval is the "
+        "same rule applied to every bootstrap resample (the sizes resampled together); its ends are ≤ the smallest "
+        "size (ahead everywhere) or > the largest (never ahead for good). Measured sizes bound what can be said.", "",
         _md_line(header), _md_line(["---"] * len(header)),
         *(_md_line([task, dataset, metric, model, strategy, ", ".join(f"{size:,d}" for size in found.sizes),
                     format_crossover(found)])
