@@ -169,7 +169,7 @@ def test_two_pairs_are_tested_and_broken_files_do_not_count(runs, tmp_path):
     comparison = row.comparison("finetune")
     assert comparison.pairs == 2 and comparison.delta == pytest.approx(statistics.mean(ft) - statistics.mean(fe))
     (line,) = md_lines(tmp_path / "report", "| sst5 | sst5 | accuracy | fixture | 8544 | finetune |")
-    assert f"| {comparison.delta:+.2f} (no interval) | — | no interval | 2 |" in line
+    assert f"| {comparison.delta:+.2f} (no interval) | — | no interval | — | 2 |" in line
 
 
 def test_missing_side_and_single_seed_rows(runs, tmp_path):
@@ -181,10 +181,11 @@ def test_missing_side_and_single_seed_rows(runs, tmp_path):
     assert single.side("feature_ensemble").test_std is None and single.comparison("finetune").pairs == 1
     (ner_1000,) = md_lines(tmp_path / "report", "| ner | conll2003 | f1 | fixture | 1000 |")
     assert ner_1000.startswith("| ner | conll2003 | f1 | fixture | 1000 | feature_ensemble | 88.10 ± ")
-    assert ner_1000.endswith("| (baseline) | — | — | — | — | — |")
+    assert ner_1000.endswith("| (baseline) | — | — | — | — | — | — |")
     fe_100, ft_100 = md_lines(tmp_path / "report", "| sst5 | sst5 | accuracy | fixture | 100 |")
     assert "| feature_ensemble | 40.00 ± — (n=1) |" in fe_100
-    assert "| finetune | 42.00 ± — (n=1) |" in ft_100 and "| +2.00 (no interval) | — | no interval | 1 |" in ft_100
+    assert "| finetune | 42.00 ± — (n=1) |" in ft_100
+    assert "| +2.00 (no interval) | — | no interval | — | 1 |" in ft_100
 
 
 def test_warnings_name_every_bad_file(runs, tmp_path):
@@ -210,7 +211,8 @@ def test_markdown_states_the_test_and_keeps_published_figures_apart(runs, tmp_pa
     root, _ = runs
     build(root, tmp_path / "report")
     md = (tmp_path / "report" / "comparison.md").read_text()
-    assert "paired bootstrap over seeds and test units" in md and "Holm's method" in md and "p < 0.05" in md
+    assert "a t on the seeds' differences" in md and "a bootstrap over the test set's units" in md
+    assert "Holm's method" in md and "p < 0.05" in md and "**MDE**" in md
     assert "## Comparisons without an interval" in md and "## Decision guide" in md
     guide = md.split("## Decision guide")[1]
     assert "  - n=1,000: only feature_ensemble ran, nothing to compare." in guide  # ner 1000 has no finetune run
@@ -227,9 +229,10 @@ def test_latex_is_escaped(runs, tmp_path):
     root, _ = runs
     build(root, tmp_path / "report")
     tex = (tmp_path / "report" / "comparison.tex").read_text()
-    # task dataset metric model | size | strategy | score, train s, features s, params | Δ, p, verdict, pairs | ratios
-    assert tex.splitlines()[2] == r"\begin{tabular}{llllrlrrrrrlllrr}" and tex.rstrip().endswith(r"\end{tabular}")
-    assert all(line.count(" & ") == 15 for line in tex.splitlines() if line.endswith(r" \\"))
+    # task dataset metric model | size | strategy | score, train s, features s, params | Δ, p, verdict, MDE, pairs |
+    # ratios
+    assert tex.splitlines()[2] == r"\begin{tabular}{llllrlrrrrrllrlrr}" and tex.rstrip().endswith(r"\end{tabular}")
+    assert all(line.count(" & ") == 16 for line in tex.splitlines() if line.endswith(r" \\"))
     assert r"feature\_ensemble" in tex and r"$\pm$" in tex and r"+2.00 (no interval)" in tex
     body = "\n".join(line for line in tex.splitlines() if not line.startswith("%"))
     assert not any(char in body for char in "±—Δ≥×")  # mapped to LaTeX, so pdflatex needs no packages

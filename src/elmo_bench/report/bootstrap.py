@@ -1,22 +1,22 @@
-"""The paired bootstrap over seeds and test units, Holm's adjustment, and the crossover size.
+"""The test-unit bootstrap, the interval and verdict test built on it, Holm's adjustment, and the crossover size.
 
 A difference between two strategies has two sources of chance: which seeds ran (initialisation and training
-subset) and which examples the test set happened to hold. One bootstrap resample draws both: K seeds with
-replacement out of the K paired seeds, and the test set's units with replacement. Every seed is scored on the
-same test set, so one draw of units is shared by all seeds and both arms of a resample (that keeps the pairs
-paired), and by every row on that test set (so the differences at two training sizes are resampled together,
-which the crossover needs). Each metric is recomputed on the drawn units (units.py), never averaged per unit.
+subset) and which examples the test set happened to hold. The test-unit bootstrap draws the test set's units
+with replacement; every seed is scored on the same test set, so one draw of units is shared by all seeds and both
+arms of a resample (that keeps the pairs paired), and by every row on that test set (so the differences at two
+training sizes are resampled together, which the crossover needs). Each metric is recomputed on the drawn units
+(units.py), never averaged per unit.
 
-    Δ*  = mean over the drawn seeds k of  score_strategy,k(drawn units) − score_baseline,k(drawn units)
-    95% interval = the 2.5th and 97.5th percentiles of Δ* over the resamples
-    p   = 2 · min(#{Δ* ≤ 0} + 1, #{Δ* ≥ 0} + 1) / (resamples + 1), at most 1   (the interval inverted: the
-          smallest two-sided level at which the percentile interval would just reach 0); its Monte Carlo error
-          is reported, so that a verdict the resampling itself could flip is marked as such
+The verdict's interval and p come from inference.seed_t_test: a t on the seeds' paired differences with the
+test set's shared variance, read off this bootstrap, added. The bootstrap also describes the test set's own
+uncertainty (Δ's percentile interval with the seeds held fixed) and, resampling seeds and units together (the
+two-level bootstrap, the report's verdict before issue 51), gives the crossover's descriptive interval: with
+few seeds that resampling cannot see the spread between training runs, so it is never a verdict.
 
-With few seeds the seed level of the bootstrap is coarse and, like any bootstrap, narrower than the truth by
-about (K−1)/K in variance; more seeds, not more resamples, fix that. Every draw comes from a generator seeded by
-the test set's and the seeds' identity, so the same runs always give the same numbers, whatever else a report
-holds.
+    p (two-level, descriptive) = 2 · min(#{Δ* ≤ 0} + 1, #{Δ* ≥ 0} + 1) / (resamples + 1), at most 1
+
+Every draw comes from a generator seeded by the test set's and the seeds' identity, so the same runs always give
+the same numbers, whatever else a report holds.
 """
 from __future__ import annotations
 
@@ -29,8 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..metrics.resampling import LinearMetric, Metric
+from .inference import seed_t_test
 
-RESAMPLES = 5000  # p-values near a Holm threshold that more resamples could move are marked borderline
+RESAMPLES = 5000  # enough for the shared test variance and the descriptive percentiles
 CONFIDENCE = 0.95
 CHUNK = 256  # resamples scored at once: bounds memory at CHUNK × units weights
 
@@ -71,35 +72,44 @@ def resampled_scores(metrics: Sequence[Metric], n_units: int, resamples: int, id
 
 @dataclass(frozen=True)
 class Interval:
-    """A paired difference (strategy − baseline, points ×100) with its bootstrap interval and p-value."""
+    """A paired difference (strategy − baseline, points ×100): the verdict's t interval and p (inference.py), its
+    parts, and the bootstrap's descriptive figures."""
 
     delta: float  # mean over the paired seeds of the full-test-set differences
     low: float
     high: float
     p_value: float
-    replicates: np.ndarray  # Δ* per resample, kept for the crossover
+    se: float  # √(seed_variance + shared_variance)
+    df: float  # Welch–Satterthwaite
+    seed_variance: float  # s²/K: what more seeds shrink
+    shared_variance: float  # the test set's part every seed shares
+    test_set: tuple[float, float]  # percentile interval of Δ over the test-unit bootstrap, seeds held fixed
+    replicates: np.ndarray  # Δ* of the two-level bootstrap (seeds and units), kept for the crossover
 
     @property
     def excludes_zero(self) -> bool:
         return self.low > 0 or self.high < 0
 
-    @property
-    def p_error(self) -> float:
-        """Monte Carlo standard error of p: p/2 is a proportion of the resamples."""
-        tail = self.p_value / 2
-        return 2 * math.sqrt(tail * (1 - tail) / len(self.replicates))
+
+def bootstrap_p(replicates: np.ndarray) -> np.ndarray:
+    """(..., R) replicates of Δ -> (...,) the percentile interval inverted: the smallest two-sided level at which
+    it would reach 0."""
+    below, above = np.count_nonzero(replicates <= 0, axis=-1), np.count_nonzero(replicates >= 0, axis=-1)
+    return np.minimum(1.0, 2 * (np.minimum(below, above) + 1) / (replicates.shape[-1] + 1))
 
 
-def paired_interval(observed: np.ndarray, resampled: np.ndarray, identity) -> Interval:
+def paired_interval(observed: np.ndarray, resampled: np.ndarray, identity, units: int) -> Interval:
     """observed: (K,) full-test-set differences per paired seed; resampled: (K, R) the same under each draw of
-    units. Seeds are drawn with a generator that `identity` seeds (the same seeds give the same draws)."""
+    `units` units. Seeds of the two-level bootstrap are drawn with a generator that `identity` seeds."""
     seeds, resamples = resampled.shape
+    test = seed_t_test(observed, np.atleast_2d(np.cov(resampled)), units)
+    low, high = test.bounds(CONFIDENCE)
     counts = generator("seeds", identity).multinomial(seeds, np.full(seeds, 1 / seeds), size=resamples)  # (R, K)
     replicates = (counts * resampled.T).sum(axis=1) / seeds
-    low, high = np.quantile(replicates, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
-    tail = min(np.count_nonzero(replicates <= 0), np.count_nonzero(replicates >= 0)) + 1
-    return Interval(float(observed.mean()), float(low), float(high), float(min(1.0, 2 * tail / (resamples + 1))),
-                    replicates)
+    test_set = np.quantile(resampled.mean(axis=0), [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
+    return Interval(float(test.delta), float(low), float(high), float(test.p_value), float(test.se),
+                    float(test.df), float(test.seed_variance), float(test.shared_variance),
+                    (float(test_set[0]), float(test_set[1])), replicates)
 
 
 def holm(p_values: Sequence[float | None]) -> list[float | None]:

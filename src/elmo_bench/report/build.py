@@ -1,11 +1,12 @@
 """build_report: result files and their test predictions on disk → comparison.md, comparison.csv,
-intervals.csv, comparison.tex and figures/*.png."""
+intervals.csv, comparison.tex, headline.md and figures/*.png."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import figures, render
+from .arms import ArmSplit, split_arm
 from .load import RunResult, keep_newest_per_cell, load_runs
 from .probes import load_probes, markdown_probes
 from .references import published_for
@@ -30,15 +31,18 @@ class Report:
 
 
 def build_report(run_dirs: list[Path], out_dir: Path, references: bool = True,
-                 select_on_dev: bool = False, resamples: int = RESAMPLES) -> Report:
+                 select_on_dev: bool = False, resamples: int = RESAMPLES,
+                 aa_arms: tuple[ArmSplit, ...] = ()) -> Report:
     """Read every result.json under `run_dirs` (recursively) and write the report into `out_dir`.
 
     With `select_on_dev`, runs of one cell at several settings (a tuning sweep) are not duplicates: each row and
     strategy keeps the setting with the best mean dev score (see select.py). Without it the newest run of a
-    cell is kept."""
+    cell is kept. Each of `aa_arms` makes some seeds of the baseline a second arm (arms.py: an A/A check)."""
     run_dirs = [Path(folder) for folder in run_dirs]
     out_dir = Path(out_dir)
     runs, left_out = load_runs(run_dirs)
+    for split in aa_arms:
+        runs = split_arm(runs, split)
     if not runs:
         folders = ", ".join(str(folder) for folder in run_dirs)
         raise NoResultsError(f"no complete result.json found under {folders}; nothing to report")
@@ -60,6 +64,7 @@ def build_report(run_dirs: list[Path], out_dir: Path, references: bool = True,
         "comparison.csv": render.csv_text(rows),
         "intervals.csv": render.intervals_csv(rows),
         "comparison.tex": render.latex(rows, with_setting=select_on_dev),
+        "headline.md": render.headline_block(rows),
     }
     for name, text in texts.items():
         (out_dir / name).write_text(text, encoding="utf-8", newline="\n")

@@ -7,6 +7,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from .arms import parse_arm_split
 from .bootstrap import RESAMPLES
 from .build import NoResultsError, build_report
 
@@ -29,7 +30,18 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "the newest is kept")
     parser.add_argument("--resamples", type=_positive, default=RESAMPLES,
                         help=f"bootstrap resamples for the intervals (default: {RESAMPLES})")
+    parser.add_argument("--aa-arm", action="append", default=[], type=_arm_split, metavar="STRATEGY:SEEDS:PAIRED",
+                        help="an A/A check: the baseline's runs at SEEDS become the arm STRATEGY_rerun, renumbered "
+                             "in order onto PAIRED and compared with the baseline's runs there, e.g. "
+                             "feature_ensemble:6-10:1-5 (docs/statistics.md); repeatable")
     return parser.parse_args(argv)
+
+
+def _arm_split(text: str):
+    try:
+        return parse_arm_split(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _positive(text: str) -> int:
@@ -63,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("always")
         try:
             report = build_report(folders, out_dir, references=not args.no_references,
-                                  select_on_dev=args.select_on_dev, resamples=args.resamples)
+                                  select_on_dev=args.select_on_dev, resamples=args.resamples,
+                                  aa_arms=tuple(args.aa_arm))
         except NoResultsError as err:
             report = None
             message = str(err)

@@ -1,8 +1,11 @@
 """The decision guide: per task family, which strategy to pick at which training size, and at what cost.
 
-It says only what the intervals support: a strategy is recommended over the baseline only where its verdict
-(Holm-adjusted) names it better; otherwise the cheapest strategy not shown worse is named, with how large a
-difference the interval still allows. Published figures play no part.
+It says only what the tests support: a strategy is named better or worse than the baseline only where its
+Holm-adjusted verdict says so. Elsewhere the row is *not resolved*, and the guide says which differences the
+design could not have detected (the minimum detectable effect at 80% power), then names the cheapest strategy
+not shown worse as a choice by cost, never as a shown tie; run times from hosts that were not timed against each
+other are said to be so. Crossover sizes are the observed Δ's sign changes, labelled descriptive: no test.
+Published figures play no part.
 """
 from __future__ import annotations
 
@@ -16,9 +19,10 @@ from .table import BASELINE, Comparison, Row
 
 def decision_guide(rows: list[Row], crossovers: dict[tuple, Crossover]) -> list[str]:
     lines = ["## Decision guide", "",
-             "Generated from the intervals above and nothing else (the published figures play no part). A strategy "
-             f"is recommended over {BASELINE} only where its Holm-adjusted interval clears 0; elsewhere the "
-             "cheapest strategy not shown worse is named, with the largest difference its interval still allows.",
+             "Generated from the tests above and nothing else (the published figures play no part). A strategy "
+             f"is named better or worse than {BASELINE} only where its Holm-adjusted p < 0.05. Elsewhere the row is "
+             "not resolved: differences below its minimum detectable effect (80% power at Holm's first-step level) "
+             "are not excluded, and the cheapest strategy not shown worse is named as a choice by cost alone.",
              ""]
     by_family: dict[str, dict[tuple, list[Row]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
@@ -29,8 +33,9 @@ def decision_guide(rows: list[Row], crossovers: dict[tuple, Crossover]) -> list[
             task, dataset, metric, model = curve
             lines.append(f"- **{task}** ({dataset}, {metric}, encoder {model})")
             lines += [f"  - n={row.train_size:,d}: {_advice(row)}" for row in curve_rows]
-            lines += [f"  - {strategy} overtakes {BASELINE} for good from: {format_crossover(found)}"
-                      for (*key, strategy), found in crossovers.items() if tuple(key) == curve]
+            lines += [f"  - {strategy}'s observed Δ stays above 0 from (descriptive, not a test): "
+                      f"{format_crossover(found)}" for (*key, strategy), found in crossovers.items()
+                      if tuple(key) == curve]
         lines.append("")
     return lines
 
@@ -69,23 +74,37 @@ def _advice(row: Row) -> str:
     if isinstance(found, str):
         return found
     compared = found.compared
-    worse_note = "".join(f" {s} is worse: {format_interval(compared[s].main)}{_borderline(compared[s])}."
-                         for s in found.worse)
+    worse_note = "".join(f" {s} is worse: {_tested(compared[s])}." for s in found.worse)
     if found.better:
         best = compared[found.better[0]]
-        return (f"**{found.better[0]}** is better than {BASELINE} by {format_interval(best.main)}{_borderline(best)}, "
-                f"at {_times(best)} its run time.{worse_note}")
-    unresolved = ", ".join(f"{s} {format_interval(compared[s].main)}" for s in compared if s not in found.worse)
-    shown = f"no strategy is shown better than {BASELINE} ({unresolved})" if unresolved else (
-        f"no strategy is shown better than {BASELINE}")
-    return f"{shown}. Pick **{found.cheapest}**, the cheapest of those not shown worse.{worse_note}"
+        return (f"**{found.better[0]}** is better than {BASELINE} by {_tested(best)}, at {_times(best)} its run "
+                f"time.{worse_note}")
+    unresolved = "; ".join(f"{s} {format_interval(compared[s].main)}{_undetected(compared[s])}"
+                           for s in compared if s not in found.worse)
+    shown = (f"not resolved, no strategy is shown better than {BASELINE}" + (f" ({unresolved})" if unresolved else ""))
+    cheapest = found.cheapest
+    if cheapest != BASELINE:
+        cheapest += f" ({_times(compared[cheapest])})"
+    return f"{shown}. Cheapest of those not shown worse: {cheapest}, a choice by cost, not a shown tie.{worse_note}"
+
+
+def _tested(comparison: Comparison) -> str:
+    return f"{format_interval(comparison.main)} (Holm p {comparison.p_adjusted:.3g})"
+
+
+def _undetected(comparison: Comparison) -> str:
+    """What a not-resolved comparison could not have found."""
+    if comparison.mde is None:
+        return ""
+    return (f", differences below {comparison.mde:.1f} points are not excluded ({comparison.mde_unadjusted:.1f} "
+            "before Holm)")
 
 
 def headline(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
     """The answer in one table: a line per task and encoder, a column per training size. Each cell names the
-    strategy to pick (bold where an interval shows it better than the baseline, else the cheapest not shown worse)
-    and the evidence: the winner's Δ [95% CI] and run-time ratio, or where none won, the strongest other
-    strategy's, then any strategy shown worse."""
+    strategy shown better (bold, with its Δ [95% CI] and run-time ratio) or, where none is, says so and names the
+    cheapest not shown worse, with the strongest other strategy's Δ and what the row could not detect; then any
+    strategy shown worse."""
     sizes = sorted({row.train_size for row in rows})
     by_curve: dict[tuple, dict[int, Row]] = defaultdict(dict)
     for row in rows:
@@ -106,12 +125,13 @@ def _headline_cell(row: Row | None) -> str:
     if found.better:
         cell = _evidence(f"**{found.better[0]}**", compared[found.better[0]])
     elif found.cheapest != BASELINE:
-        cell = _evidence(found.cheapest, compared[found.cheapest]) + "; none better"
+        chosen = compared[found.cheapest]
+        cell = f"{_evidence(found.cheapest, chosen)} (cheapest); none shown better{_undetected_short(chosen)}"
     else:
         others = [s for s in compared if s not in found.worse]
         strongest = max(others, key=lambda s: compared[s].delta, default=None)
-        cell = f"{BASELINE}; none better" + ("" if strongest is None else
-                                             f" (best: {_evidence(strongest, compared[strongest])})")
+        cell = f"{BASELINE} (cheapest); none shown better" + ("" if strongest is None else (
+            f" (best: {_evidence(strongest, compared[strongest])}{_undetected_short(compared[strongest])})"))
     return cell + "".join(f"; {s} worse: {format_interval(compared[s].main)}" for s in found.worse)
 
 
@@ -119,11 +139,14 @@ def _evidence(name: str, comparison: Comparison) -> str:
     return f"{name} {format_interval(comparison.main)}, {_times(comparison)}"
 
 
-def _borderline(comparison: Comparison) -> str:
-    return " (borderline: the resampling alone could flip it)" if comparison.borderline else ""
+def _undetected_short(comparison: Comparison) -> str:
+    return "" if comparison.mde is None else f"; below {comparison.mde:.1f} not excluded"
 
 
 def _times(comparison: Comparison) -> str:
+    """The run-time ratio, saying where it was levelled for the hosts or where the hosts were not timed."""
     if comparison.cost_ratio is None:
         return DASH
-    return f"{comparison.cost_ratio:.1f}×" + (" host-adjusted" if comparison.host_adjusted_ratio is not None else "")
+    if comparison.host_adjusted_ratio is not None:
+        return f"{comparison.cost_ratio:.1f}× host-adjusted"
+    return f"{comparison.cost_ratio:.1f}×" + ("" if comparison.hosts_timed else " (hosts not timed)")

@@ -30,20 +30,21 @@ def statistics_rule(resamples: int) -> str:
     """How Δ, its interval and the verdict are made, naming the resample count the report used."""
     return (
         f"**Δ and its {LEVEL} interval.** Δ = strategy − {BASELINE}, the mean over the seeds both ran of their "
-        "paired test-score differences. The interval is a paired bootstrap over seeds and test units "
-        f"({resamples:,d} resamples): each resample draws the paired seeds with replacement and the test set's "
-        "units with replacement (sentences for tagging, examples for classification, pairs for sentence pairs, whole "
-        "articles for span QA), the same draw of units for every seed and both arms, and recomputes each metric on "
-        "the drawn units (entity F1 from the drawn sentences' entity counts, never a mean of per-sentence F1). "
-        "p is the interval inverted (the smallest two-sided level at which it would reach 0). "
+        "paired test-score differences. The interval and p come from a t on the seeds' differences: SE² = s²/K "
+        "(their variance over the K seeds: training runs and each run's own test-set noise) + the test set's "
+        "share that every seed has in common, which does not average out over seeds; df by Satterthwaite, at most "
+        "K − 1. That shared share is read off a bootstrap over the test set's units "
+        f"({resamples:,d} resamples; sentences for tagging, examples for classification, pairs for sentence pairs, "
+        "whole articles for span QA; the same draw of units for every seed and both arms, each metric recomputed "
+        "on the drawn units). The procedure was chosen by its false-positive rate and power on simulated studies "
+        "matched to a study's rows (`benchmarks/calibrate_verdicts.py`, `docs/statistics.md`). "
         f"**Multiple comparisons:** the p-values of all comparisons in this report with at least "
-        f"{MIN_SEEDS_FOR_VERDICT} paired seeds are adjusted by Holm's method (with one seed the interval covers the "
-        "test set's sampling only, and there is no verdict); "
+        f"{MIN_SEEDS_FOR_VERDICT} paired seeds are adjusted by Holm's method (with one seed there is no verdict); "
         f"the verdict names a winner only when the adjusted p < {SIGNIFICANCE_LEVEL}, and reads *not resolved* "
-        "otherwise (*only before Holm* when the unadjusted interval excludes 0); *borderline* marks a verdict within "
-        "two Monte Carlo errors of the level, which more resamples would settle. Not resolved means the data cannot "
-        "tell the strategies apart, not that they are equal: the interval shows how large a difference is still "
-        "possible. With few seeds the seed level of the bootstrap is coarse and somewhat narrow."
+        "otherwise (*only before Holm* when the unadjusted interval excludes 0). **MDE**: the difference this "
+        "comparison would find with 80% power at Holm's first-step level (0.05 / the number of comparisons), for "
+        "its SE and df; a *not resolved* row does not exclude differences below it. More seeds shrink it "
+        "(`scripts/plan_seeds.py`)."
     )
 
 
@@ -84,7 +85,7 @@ SETTING_COLUMN = ("setting (chosen on dev)", "l")
 SIDE_COLUMNS = (("test (mean ± std, n)", "r"), ("train s", "r"), ("features s (one-off / amortised)", "r"),
                 ("trainable params", "r"))
 COMPARISON_COLUMNS = ((f"Δ vs {BASELINE} [{LEVEL} CI]", "r"), ("p (Holm)", "l"), ("verdict", "l"),
-                      ("pairs", "l"), ("run s ratio", "r"), ("params ratio", "r"))
+                      ("MDE 80% (Holm)", "r"), ("pairs", "l"), ("run s ratio", "r"), ("params ratio", "r"))
 ROW_KEY_CELLS = len(ROW_COLUMNS) - 1  # the cells that are the same on every line of one row
 
 
@@ -152,8 +153,12 @@ def _comparison_cells(row: Row, strategy: str) -> list[str]:
     if comparison is None:
         first = "(baseline)" if strategy == BASELINE else f"n/a (no {BASELINE} run)"
         return [first] + [DASH] * (len(COMPARISON_COLUMNS) - 1)
-    return [format_delta(comparison), format_p(comparison), comparison.verdict, format_pairs(comparison),
-            _seconds_ratio(comparison), _ratio(comparison.params_ratio)]
+    return [format_delta(comparison), format_p(comparison), comparison.verdict, _points(comparison.mde),
+            format_pairs(comparison), _seconds_ratio(comparison), _ratio(comparison.params_ratio)]
+
+
+def _points(value: float | None) -> str:
+    return DASH if value is None else f"{value:.2f}"
 
 
 def _seconds_ratio(comparison: Comparison) -> str:
@@ -255,13 +260,26 @@ def _markdown_intro(n_runs: int, n_left_out: int, selections: list[Selection] | 
 
 
 def _markdown_headline(rows: list[Row]) -> list[str]:
+    return ["## Headline", "", *headline_lines(rows), ""]
+
+
+HEADLINE_START, HEADLINE_END = "<!-- headline:start -->", "<!-- headline:end -->"
+
+
+def headline_lines(rows: list[Row]) -> list[str]:
+    """The headline's legend and table, the same in comparison.md and in headline.md (the README's block)."""
     header, lines = headline(rows)
-    return ["## Headline", "",
-            f"Per task and encoder, the strategy to pick at each training size, by the rule of the decision guide "
-            f"below: **bold** where its Holm-adjusted interval shows it better than {BASELINE} (its Δ [95% CI] and "
-            f"run-time ratio follow), else the cheapest strategy not shown worse, with the best other strategy's Δ "
-            f"and ratio; a strategy shown worse is named after a semicolon.", "",
-            _md_line(header), _md_line(["---"] * len(header)), *(_md_line(line) for line in lines), ""]
+    return [f"Per task and encoder, by the rule of the decision guide below: **bold** where the Holm-adjusted "
+            f"test shows a strategy better than {BASELINE} (its Δ [95% CI] and run-time ratio follow); elsewhere "
+            f"none is shown better, the cheapest strategy not shown worse is named (a choice by cost, not a shown "
+            f"tie) with the best other strategy's Δ, and differences below the row's minimum detectable effect "
+            f"are not excluded; a strategy shown worse is named after a semicolon.", "",
+            _md_line(header), _md_line(["---"] * len(header)), *(_md_line(line) for line in lines)]
+
+
+def headline_block(rows: list[Row]) -> str:
+    """headline.md: the headline between the markers a README carries it in (headline.py checks and fills it)."""
+    return "\n".join([HEADLINE_START, *headline_lines(rows), HEADLINE_END, ""])
 
 
 def _markdown_encoders(rows: list[Row]) -> list[str]:
@@ -329,10 +347,11 @@ def _markdown_crossovers(crossovers: dict[tuple, Crossover]) -> list[str]:
         return lines + ["No strategy was compared at two or more training sizes with intervals.", ""]
     header = ("task", "dataset", "metric", "encoder", "strategy", "sizes measured", f"crossover size [{LEVEL} CI]")
     return lines + [
-        f"Per learning curve, the training size from which the strategy's Δ stays above 0: interpolated in log "
-        f"size between the last measured size where Δ ≤ 0 and the next. The interval is the same rule applied to "
-        f"every bootstrap resample (the sizes resampled together); its ends are ≤ the smallest size (ahead "
-        f"everywhere) or > the largest (never ahead for good). Measured sizes bound what can be said.", "",
+        "**Descriptive, not a test** (no adjustment; the resampling cannot see the spread between training runs "
+        "with few seeds). Per learning curve, the training size from which the strategy's observed Δ stays above "
+        "0: interpolated in log size between the last measured size where Δ ≤ 0 and the next. The interval is the "
+        "same rule applied to every bootstrap resample (the sizes resampled together); its ends are ≤ the smallest "
+        "size (ahead everywhere) or > the largest (never ahead for good). Measured sizes bound what can be said.", "",
         _md_line(header), _md_line(["---"] * len(header)),
         *(_md_line([task, dataset, metric, model, strategy, ", ".join(f"{size:,d}" for size in found.sizes),
                     format_crossover(found)])
@@ -418,7 +437,9 @@ CSV_ROW_FIELDS = ("task", "dataset", "metric", "model", "train_size", "strategy"
 CSV_SIDE_FIELDS = ("n", "test_mean", "test_std", "dev_mean", "extra_tests", "train_seconds", "feature_seconds",
                    "feature_seconds_amortised", "run_seconds", "trainable_params")
 CSV_COMPARISON_FIELDS = ("baseline", "pairs", "pairs_left_out", "delta_test", "ci_low", "ci_high", "p_value",
-                         "p_holm", "verdict", "run_seconds_ratio", "trainable_params_ratio")
+                         "p_holm", "verdict", "run_seconds_ratio", "trainable_params_ratio", "se", "df",
+                         "seed_variance", "shared_test_variance", "test_set_low", "test_set_high", "mde",
+                         "mde_unadjusted")
 INTERVAL_FIELDS = ("task", "dataset", "model", "train_size", "unit", "strategy", "baseline", "metric", "delta",
                    "ci_low", "ci_high", "p_value")
 
@@ -442,7 +463,11 @@ def _csv_comparison(comparison: Comparison | None) -> list[str]:
             _blank_or(comparison.delta, ".4f"), _blank_or(main and main.low, ".4f"),
             _blank_or(main and main.high, ".4f"), _blank_or(main and main.p_value, ".6g"),
             _blank_or(comparison.p_adjusted, ".6g"), comparison.verdict,
-            _blank_or(comparison.seconds_ratio, ".4f"), _blank_or(comparison.params_ratio, ".4f")]
+            _blank_or(comparison.seconds_ratio, ".4f"), _blank_or(comparison.params_ratio, ".4f"),
+            _blank_or(main and main.se, ".4f"), _blank_or(main and main.df, ".4g"),
+            _blank_or(main and main.seed_variance, ".4f"), _blank_or(main and main.shared_variance, ".4f"),
+            _blank_or(main and main.test_set[0], ".4f"), _blank_or(main and main.test_set[1], ".4f"),
+            _blank_or(comparison.mde, ".4f"), _blank_or(comparison.mde_unadjusted, ".4f")]
 
 
 def csv_text(rows: list[Row]) -> str:
@@ -513,7 +538,8 @@ def latex(rows: list[Row], with_setting: bool = False) -> str:
     table_columns = columns(layout)
     return "\n".join([
         f"% elmo-bench: each strategy vs {BASELINE}, test scores (mean +/- sample std over seeds).",
-        f"% Delta: paired bootstrap over seeds and test units, {LEVEL} interval; p Holm-adjusted over the report."
+        f"% Delta: t on the seeds' paired differences plus the shared test-set variance, {LEVEL} interval; "
+        "p Holm-adjusted over the report; MDE at 80% power."
         + (" Settings chosen on dev; test reported once." if with_setting else ""),
         rf"\begin{{tabular}}{{{''.join(align for _, align in table_columns)}}}",
         r"\hline",

@@ -4,9 +4,10 @@ Scores are the main metric on TEST: mean and sample std (ddof=1) over seeds. Eac
 is compared with it over the seeds both ran, pair by pair: a pair counts only when both runs trained on the
 same subset of the same data, with the same head, trainer budget and encoder, and were scored on the same test
 set; a pair that is not is left out and the row says what differed. Δ is the mean paired difference; its 95%
-interval and p-value come from the paired bootstrap over seeds and test units (bootstrap.py), for every metric
-of the task; the p-values of the main metric are Holm-adjusted over all comparisons of the report, and the
-verdict follows the adjusted p-value (equivalently, whether the interval clears 0 after the adjustment).
+interval and p-value come from a t on the seeds' differences with the test set's shared variance added
+(inference.py, fed by the test-unit bootstrap of bootstrap.py), for every metric of the task; the p-values of
+the main metric are Holm-adjusted over all comparisons of the report, and the verdict follows the adjusted
+p-value. Each comparison also states its minimum detectable effect: what its variance and seeds could have found.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .bootstrap import RESAMPLES, Crossover, Interval, crossover, holm, paired_interval, resampled_scores
+from .inference import minimum_detectable_effect
 from .load import RunResult
 from .units import PredictionsError, read_test_set
 
@@ -91,6 +93,11 @@ class Comparison:
     host_slowdown: float | None = None
     p_adjusted: float | None = None  # Holm over every comparison's main-metric p-value in the report
     devices_differ: bool = False  # one side trained on a CPU, the other on a GPU: no seconds ratio
+    hosts_timed: bool = True  # every run of both sides timed the same reference workload (host_slowdown)
+    # the |Δ| found with 80% power at Holm's first-step level α/m (what this comparison needs on its own), and
+    # at α before any adjustment; None without a verdict
+    mde: float | None = None
+    mde_unadjusted: float | None = None
 
     @property
     def host_factor(self) -> float:
@@ -122,22 +129,14 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
-        """Who is better, only where the Holm-adjusted interval says so."""
+        """Who is better, only where the Holm-adjusted p-value says so."""
         if self.main is None:
             return "no interval"
         if self.pairs < MIN_SEEDS_FOR_VERDICT:
             return "not resolved (one seed: the interval covers test sampling only)"
         if self.winner is not None:
-            verdict = f"{self.winner} better"
-        else:
-            verdict = "not resolved (only before Holm)" if self.main.excludes_zero else "not resolved"
-        return f"{verdict}; borderline, raise --resamples" if self.borderline else verdict
-
-    @property
-    def borderline(self) -> bool:
-        """The adjusted p lies within two Monte Carlo errors (scaled by Holm's factor) of the level."""
-        holm_factor = self.p_adjusted / self.main.p_value
-        return abs(self.p_adjusted - SIGNIFICANCE_LEVEL) < 2 * holm_factor * self.main.p_error
+            return f"{self.winner} better"
+        return "not resolved (only before Holm)" if self.main.excludes_zero else "not resolved"
 
 
 @dataclass(frozen=True)
@@ -295,7 +294,8 @@ def compare(row_key: tuple, strategy: str, runs: list[RunResult], baseline_runs:
     return Comparison(strategy, BASELINE, len(pairs), tuple(left_out), delta, intervals, extra_intervals, no_interval,
                       None if devices_differ else _ratio(side.run_seconds, baseline.run_seconds),
                       _ratio(side.trainable_params, baseline.trainable_params),
-                      host_slowdown(runs, baseline_runs), devices_differ=devices_differ)
+                      host_slowdown(runs, baseline_runs), devices_differ=devices_differ,
+                      hosts_timed=one_timed_workload(runs, baseline_runs))
 
 
 def one_device_type(*sides: SideSummary) -> bool:
@@ -304,13 +304,19 @@ def one_device_type(*sides: SideSummary) -> bool:
     return len({device for side in sides for device in side.devices}) <= 1
 
 
+def one_timed_workload(runs: list[RunResult], baseline_runs: list[RunResult]) -> bool:
+    """Whether every run of both sides timed the same reference workload on the same device and threads, so their
+    hosts can be compared (and levelled where they differ)."""
+    speeds = [run.host_speed for run in (*runs, *baseline_runs)]
+    return None not in speeds and len({speed.conditions for speed in speeds}) == 1
+
+
 def host_slowdown(runs: list[RunResult], baseline_runs: list[RunResult]) -> float | None:
     """How much slower the strategy's runs timed the reference workload (elmo_bench/host_speed.py) than the
     baseline's, each side's timing a mean over its runs' start and end; only where every run timed the same
     workload on the same device and threads and the two sides lie more than HOST_SPEED_TOLERANCE apart. None
     otherwise (raw seconds compare as they are, or cannot be put level)."""
-    speeds = [run.host_speed for run in (*runs, *baseline_runs)]
-    if any(speed is None for speed in speeds) or len({speed.conditions for speed in speeds}) > 1:
+    if not one_timed_workload(runs, baseline_runs):
         return None
     own, base = (float(np.mean([run.host_speed.seconds for run in group])) for group in (runs, baseline_runs))
     slower = own / base
@@ -334,7 +340,7 @@ def _intervals(row_key: tuple, strategy: str, pairs: list, scores: dict, split: 
     for name in paired[0][0].full:
         observed = np.array([mine.full[name] - theirs.full[name] for mine, theirs in paired])
         resampled = np.stack([mine.resampled[name] - theirs.resampled[name] for mine, theirs in paired])
-        intervals[name] = paired_interval(observed, resampled, identity)
+        intervals[name] = paired_interval(observed, resampled, identity, paired[0][0].units)
     return intervals, ""
 
 
@@ -343,13 +349,17 @@ def _ratio(value: float, reference: float) -> float | None:
 
 
 def _holm_adjusted(rows: list[Row]) -> list[Row]:
-    """The rows with every comparison's Holm-adjusted p-value, over all comparisons that can give a verdict
-    (an interval over at least MIN_SEEDS_FOR_VERDICT paired seeds)."""
+    """The rows with every comparison's Holm-adjusted p-value and detectable effects, over all comparisons that
+    can give a verdict (an interval over at least MIN_SEEDS_FOR_VERDICT paired seeds)."""
     comparisons = [(row, name, comparison) for row in rows for name, comparison in row.comparisons.items()]
-    adjusted = iter(holm([comparison.main.p_value if comparison.main and comparison.pairs >= MIN_SEEDS_FOR_VERDICT
-                          else None for _, _, comparison in comparisons]))
-    for row, name, comparison in comparisons:
-        row.comparisons[name] = replace(comparison, p_adjusted=next(adjusted))
+    p_values = [comparison.main.p_value if comparison.main and comparison.pairs >= MIN_SEEDS_FOR_VERDICT
+                else None for _, _, comparison in comparisons]
+    tested = sum(p is not None for p in p_values)
+    for (row, name, comparison), p_value, adjusted in zip(comparisons, p_values, holm(p_values)):
+        mde = {} if p_value is None else {
+            "mde": minimum_detectable_effect(comparison.main.se, comparison.main.df, SIGNIFICANCE_LEVEL / tested),
+            "mde_unadjusted": minimum_detectable_effect(comparison.main.se, comparison.main.df, SIGNIFICANCE_LEVEL)}
+        row.comparisons[name] = replace(comparison, p_adjusted=adjusted, **mde)
     return rows
 
 
