@@ -216,3 +216,9 @@ def test_documented_runs_compose(command, tmp_path):
     from runs import make_config
 
     make_config(overrides(command, tmp_path))  # a wrong key or value is a ConfigError naming it
+
+
+def test_the_readme_headline_is_the_committed_studys_report_headline():
+    from elmo_bench.report.headline import readme_mismatch
+
+    assert readme_mismatch(ROOT / "README.md", ROOT / "results" / "study_converge" / "report") is None
