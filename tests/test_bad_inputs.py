@@ -435,10 +435,18 @@ CSV_TRAIN = "text,label\ngood film,pos\nbad film,neg\nfine film,pos\n"
      r"train\.jsonl:3: label 3 \(task\.label_column=label\) is a number, but line 1's label is a string"),
     ("jsonl", '{"text": "go\\u0000od", "label": "pos"}\n{"text": "bad", "label": "neg"}\n',
      r"train\.jsonl:1: control character U\+0000 at column 3 in field 'text'"),
+    ("csv", CSV_TRAIN + "odd film,n\x01eg\n",
+     r"train\.csv:5: control character U\+0001 at column 2 in the label \(task\.label_column=label\)"),
 ])
 def test_a_bad_classification_row_names_its_line(tmp_path, name, train, message):
     with pytest.raises(DataFormatError, match=message):
         load_task(own_classification(tmp_path, name, train, train), tmp_path)
+
+
+def test_a_control_character_other_than_nul_in_a_text_is_read_as_text(tmp_path):
+    """Public data holds them (STS-B's train.tsv has a U+0012 in one sentence): only a NUL marks a broken file."""
+    _, splits = load_task(own_classification(tmp_path, "csv", CSV_TRAIN + "odd\x12film,neg\n", CSV_TRAIN), tmp_path)
+    assert "".join(splits.train[-1].texts[0]) == "odd\x12film" and splits.train[-1].label == "neg"
 
 
 def test_a_test_class_unseen_in_training_names_its_line(tmp_path):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import DataError, DataFormatError
-from .errors import read_text_lines
+from .errors import CONTROL_CHARACTER, check_no_control, read_text_lines
 from .tables import Table
 
 
@@ -70,6 +70,7 @@ def _label_kind(path, line: int, label, column: str) -> str:
     if isinstance(label, str):
         if not label.strip():
             raise DataFormatError(path, line, f"empty label (task.label_column={column})")
+        check_no_control(path, line, label, f" in the label (task.label_column={column})", CONTROL_CHARACTER)
         return "string"
     if isinstance(label, (int, float)) and not isinstance(label, bool):
         return "number"
