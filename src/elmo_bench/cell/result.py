@@ -98,6 +98,7 @@ class CellResult:
     best_epoch: Optional[int] = None
     best_step: Optional[int] = None
     stages: Optional[list] = None
+    lr_at_best: Optional[dict] = None  # group -> {"lr", "of_peak"}: each group's rate at the selected checkpoint
     seconds_per_epoch: Optional[float] = None
     eval_seconds: Optional[float] = None  # scoring dev during training
     feature_seconds: Optional[float] = None

@@ -289,6 +289,7 @@ def result_record(config: RunConfig, cell: Cell, progress: Progress, metrics: di
         best_epoch=progress.best_epoch,
         best_step=progress.best_step,
         stages=progress.stages,
+        lr_at_best=progress.best_lr,
         train_seconds=round(progress.train_seconds, 3),
         seconds_per_epoch=round(progress.train_seconds / max(1, progress.epoch), 3),
         eval_seconds=round(progress.eval_seconds, 3),  # scoring dev during training
