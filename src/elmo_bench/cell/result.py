@@ -116,6 +116,7 @@ class CellResult:
     predictions: Optional[dict] = None  # split -> file relative to the cell folder (layout.predictions_name)
     config: Optional[dict] = None
     extra_test: Optional[dict] = None
+    floor: Optional[dict] = None  # a trivial baseline on test: {"rule", "metric", "test"} (tasks: Task.floor)
     host_speed: Optional[dict] = None
     wall_seconds: Optional[float] = None
     cpu_seconds: Optional[float] = None
