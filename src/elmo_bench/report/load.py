@@ -88,6 +88,9 @@ class RunResult:
     host_speed: HostSpeed | None = field(default=None, compare=False, repr=False)  # None: not recorded
     device: str = ""  # the device type it trained on ("cpu", "cuda"); "" where the run did not record it
     baseline: bool = False  # its strategy is the one every other is compared with (result.json's `baseline`)
+    floor: float | None = None  # the task's trivial baseline on test (result.json's `floor`); None: not recorded
+    # with --select-on-dev: the training seconds of the settings its strategy tried and did not keep (select.py)
+    tuning_seconds: float = 0.0
 
     @property
     def cell(self) -> tuple[str, str, str, int, int]:
@@ -127,6 +130,7 @@ def load_result(path: Path) -> RunResult:
         host_speed=_host_speed(result.host_speed),
         device=_device_type(result.device),
         baseline=result.is_baseline,
+        floor=(result.floor or {}).get("test") if (result.floor or {}).get("metric") == result.metric else None,
     )
 
 
