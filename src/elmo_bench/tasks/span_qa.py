@@ -444,6 +444,8 @@ class SpanQATask(Task):
     def floor(self, train: Sequence[Example], examples: Sequence[Example]) -> tuple[str, list]:
         def first_sentence(example: Example) -> str:
             context = example.texts[1]
+            if not context:
+                return ""
             last = next((i for i, token in enumerate(context) if token in SENTENCE_ENDS), len(context) - 1)
             return example.meta.text(0, last)
 
