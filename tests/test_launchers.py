@@ -296,3 +296,25 @@ def test_convergence_run_differs_from_the_study_in_budget_only(tmp_path):
     assert capped == converging
     assert set(params.task.split(",")) == set(TASKS) - {"squad"}
     assert params["data.train_size"] == "5000,1000,100" and params.seed == "1,2,3"
+
+
+def test_study_v2_differs_from_the_converged_study_in_issue_52s_recipe_only():
+    setup()
+    with initialize_config_dir(str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        cells = {experiment: OmegaConf.to_container(compose("config", [
+            f"+experiment={experiment}", "task=ner", "strategy=finetune", "data.train_size=1000"]))
+            for experiment in ("study_converge", "study_v2")}
+        tune = {strategy: typed(compose("config", ["+experiment=tune_v2", f"strategy={strategy}", *grid]))
+                for strategy, grid in (("feature_ensemble", ["trainer.lr=3e-4"]),
+                                       ("finetune", ["strategy.encoder_lr_factor=0.3"]))}
+    before, after = cells["study_converge"], cells["study_v2"]
+    changed = {("trainer", "schedule_horizon"): ("budget", "patience"), ("trainer", "clip_groups"): ("joint", "separate"),
+               ("trainer", "min_delta"): (0.0, "auto"), ("trainer", "smooth_evals"): (1, 3),
+               ("data", "dev_size"): (None, "train")}
+    for (group, key), values in changed.items():
+        assert (before[group].pop(key), after[group].pop(key)) == values
+    assert (before.pop("output_dir"), after.pop("output_dir")) == ("outputs/study_converge", "outputs/study_v2")
+    assert before == after
+    assert tune["feature_ensemble"].output_dir == "outputs/tune_v2/lr0.0003-encoderfrozen"
+    assert tune["finetune"].output_dir == "outputs/tune_v2/lr0.001-encoder0.3"
+    assert tune["finetune"].data.dev_size == "train"

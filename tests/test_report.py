@@ -433,10 +433,11 @@ def test_a_row_without_the_baseline_shows_scores_and_no_comparison(tmp_path):
     assert r"n/a (no feature\_ensemble run)" in (tmp_path / "report" / "comparison.tex").read_text()
 
 
-def tuned(root: Path, strategy: str, lr: float, factor: float | None, seed: int, dev: float, test: float) -> None:
+def tuned(root: Path, strategy: str, lr: float, factor: float | None, seed: int, dev: float, test: float,
+          seconds: float = 10.0) -> None:
     """One run of a tuning sweep: each setting writes into its own output_dir, as the runner does."""
     output_dir = root / (f"lr{lr}" if factor is None else f"lr{lr}-f{factor}")
-    data = result("ner", strategy, 100, seed, test, dev, 10.0)
+    data = result("ner", strategy, 100, seed, test, dev, seconds)
     strategy_config = {"name": strategy} | ({} if factor is None else {"encoder_lr_factor": factor})
     data["config"] = {"seed": seed, "output_dir": str(output_dir), "force": False, "keep_checkpoint": False,
                       "trainer": {"lr": lr, "max_epochs": 3}, "strategy": strategy_config,
@@ -489,6 +490,43 @@ def test_select_on_dev_keeps_the_best_dev_setting_not_the_best_test(sweep, tmp_p
     table = list(csv.DictReader(io.StringIO((tmp_path / "cli" / "comparison.csv").read_text())))
     assert [line["setting"] for line in table] == ["trainer.lr=0.003", "strategy.encoder_lr_factor=0.1, trainer.lr=0.001"]
     assert "trainer.lr=0.003" in (tmp_path / "cli" / "comparison.tex").read_text()
+
+
+def test_the_cost_ratio_counts_every_setting_of_the_tuning_grid(tmp_path):
+    root = tmp_path / "tune"
+    # per setting its (dev, seconds) for both seeds; the kept settings are the best on dev
+    grid = {"feature_ensemble": [(0.001, None, 80.0, 10.0), (0.003, None, 82.0, 12.0), (0.01, None, 81.0, 14.0)],
+            "finetune": [(0.001, 0.03, 84.0, 40.0), (0.001, 0.1, 86.0, 50.0), (0.001, 0.3, 85.0, 60.0)]}
+    for strategy, settings in grid.items():
+        for lr, factor, dev, seconds in settings:
+            for seed in (1, 2):
+                tuned(root, strategy, lr, factor, seed, dev, 70.0, seconds)
+    report, _ = build(root, tmp_path / "report", select_on_dev=True)
+    (row,) = report.rows
+    # each arm paid for its three settings: 12 + 10 + 14 and 50 + 40 + 60 seconds a seed
+    assert row.side("feature_ensemble").run_seconds == pytest.approx(36.0)
+    assert row.side("finetune").run_seconds == pytest.approx(150.0)
+    assert row.comparison("finetune").cost_ratio == pytest.approx(150.0 / 36.0)
+
+
+@pytest.mark.parametrize(("tests", "floor", "learns"), [
+    ({"feature_ensemble": (27.7, 27.5), "finetune": (27.6, 27.8)}, 28.6, False),  # SST-5 at 100: under the floor
+    ({"feature_ensemble": (31.0, 31.2), "finetune": (32.0, 33.0)}, 28.6, False),  # 4.0 points above it: not clear
+    ({"feature_ensemble": (40.0, 41.0), "finetune": (42.0, 43.0)}, 28.6, True),
+])
+def test_rows_no_strategy_lifts_clear_of_the_trivial_baseline_are_labelled_neither_learns(tmp_path, tests, floor,
+                                                                                         learns):
+    for strategy, by_seed in tests.items():
+        for seed, test in enumerate(by_seed, 1):
+            data = result("sst5", strategy, 100, seed, test, test, 10.0)
+            data["floor"] = {"rule": "the training subset's majority class", "metric": "accuracy", "test": floor}
+            write(run_dir(tmp_path / "runs", "sst5", strategy, 100, seed) / "result.json", data)
+    build(tmp_path / "runs", tmp_path / "report")
+    md = (tmp_path / "report" / "comparison.md").read_text()
+    best = max(statistics.mean(by_seed) for by_seed in tests.values())
+    note = f"neither learns: the best, finetune ({best:.1f}), is within 5 points of the trivial baseline ({floor:.1f})"
+    assert (note in md) is not learns
+    assert ("| neither learns |" in md) is not learns  # the headline's cell
 
 
 def test_without_select_on_dev_settings_are_duplicates_and_the_warning_says_so(sweep, tmp_path):

@@ -132,6 +132,11 @@ def test_a_cell_recorded_before_a_knob_existed_matches_the_knobs_old_value():
     assert identity_differences(before, {"trainer": {"lr": 0.001, "patience": 5, "min_delta": 0.0}}) == []
     assert identity_differences(before, {"trainer": {"lr": 0.001, "patience": 5, "min_delta": 0.01}}) == [
         "trainer.min_delta: 0.0 -> 0.01"]
+    # issue 52's recipe is a new experiment, its old values are the old one's
+    assert identity_differences(before, {"trainer": {"lr": 0.001, "patience": 5, "schedule_horizon": "patience",
+                                                     "clip_groups": "joint", "smooth_evals": 1}}) == [
+        "trainer.schedule_horizon: 'budget' -> 'patience'"]
+    assert identity_differences({"data": {}}, {"data": {"dev_size": None, "dev_cap": 1000}}) == []
 
 
 def test_interrupted_run_resumes_to_the_same_metrics(overrides, monkeypatch):
@@ -322,3 +327,19 @@ def test_timing_the_host_leaves_the_runs_random_draws_alone():
     torch.manual_seed(7)
     assert host_speed.reference_seconds(torch.device("cpu")) > 0
     assert torch.equal(torch.rand(5), expected)
+
+
+def test_the_dev_protocol_draws_nested_dev_subsets_and_the_runner_records_a_floor(overrides):
+    results, dev_ids = {}, {}
+    for size in (20, 40):
+        config = make_config([*overrides, "task=ner", f"data.train_size={size}", "data.dev_size=train",
+                              "trainer.max_epochs=1"])
+        results[size] = run(config)
+        dev_ids[size] = {row["id"] for row in cell_predictions(cell_dir(config), "dev")}
+    # as many dev sentences as training ones, drawn from the 60 of the dev slice, the smaller inside the larger
+    assert [len(dev_ids[size]) for size in (20, 40)] == [20, 40] and dev_ids[20] < dev_ids[40]
+    assert [(results[size]["data_details"]["dev_examples"], results[size]["data_details"]["dev_pool"])
+            for size in (20, 40)] == [(20, 60), (40, 60)]
+    assert results[20]["config"]["data"]["dev_size"] == "train"
+    floor = results[40]["floor"]
+    assert floor["metric"] == "f1" and "most frequent" in floor["rule"] and 0 <= floor["test"] <= 100

@@ -139,3 +139,35 @@ def test_the_live_encoder_reads_a_repeated_text_once_in_evaluation_only(fixtures
         torch.testing.assert_close(shared, each, rtol=0, atol=1e-6)
     live.train()(texts)
     assert read == [3, 4, 4]  # training encodes every copy: each keeps its own dropout
+
+
+def test_a_patience_stopped_run_ends_with_the_encoder_at_its_floor(overrides, monkeypatch, tmp_path):
+    traces = rate_traces(monkeypatch)
+    # 3 updates an epoch, dev after each, 90 updates planned; min_delta=1 (100 points): no evaluation after the first
+    # resets patience, so evaluations 2, 3 and 4 end the run at update 12
+    stopped = [*overrides, "strategy=finetune", "trainer.max_epochs=30", "trainer.patience=3", "trainer.min_delta=1.0"]
+    result = run(make_config(stopped))
+    peak = 1e-3 * 0.1
+    assert result["steps"] == 12 and len(traces) == 12
+    # evaluation 2 (update 6) pulled the decay's end in to update 11, the last before patience stops the run
+    assert traces[-1]["encoder_depth0"] == pytest.approx(peak / 32)
+    best = result["best_step"]
+    assert result["lr_at_best"]["encoder_depth0"]["lr"] == pytest.approx(traces[best - 1]["encoder_depth0"])
+    assert result["lr_at_best"]["encoder_depth0"]["of_peak"] == pytest.approx(traces[best - 1]["encoder_depth0"] / peak)
+    # the old horizon (each stage's planned 90 updates, warm-up 9) leaves the last update near the peak
+    traces.clear()
+    run(make_config([*stopped, "trainer.schedule_horizon=budget", f"output_dir={tmp_path / 'budget'}"]))
+    assert traces[-1]["encoder_depth0"] == pytest.approx(peak * (1 + (1 - 2 / 81) * 31) / 32)
+
+
+def test_finetune_and_two_stage_warm_the_encoder_up_over_the_same_updates(overrides, monkeypatch):
+    traces = rate_traces(monkeypatch)
+    no_stopping = ["trainer.max_epochs=10", "trainer.patience=100"]  # 30 updates; warm-up 10% of them: 3
+    run(make_config([*overrides, *no_stopping, "strategy=finetune"]))
+    tuned = [trace["encoder_depth0"] for trace in traces]
+    traces.clear()
+    run(make_config([*overrides, *no_stopping, "strategy=two_stage"]))
+    staged = [trace["encoder_depth0"] for trace in traces][15:]  # its tuned stage: the second 15 updates
+    peak = 1e-3 * 0.1
+    assert tuned[:4] == pytest.approx([peak * (1 + step / 3 * 31) / 32 for step in range(4)])
+    assert staged[:4] == pytest.approx(tuned[:4])  # not over 10% of its own 15 updates (1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from elmo_bench.errors import DataError
-from elmo_bench.data.subsample import nested_subset, subset_size
+from elmo_bench.data.subsample import dev_count, nested_subset, subset_size
 
 POOL = list(range(14041))  # the size of CoNLL-2003's training pool
 
@@ -34,3 +34,26 @@ def test_fractions_and_all():
 def test_a_count_larger_than_the_pool_is_an_error():
     with pytest.raises(DataError, match=r"data\.train_size=14042 is larger than the training pool \(14041 examples\)"):
         nested_subset(POOL, 14042, 0)
+
+
+@pytest.mark.parametrize(("dev_size", "dev_cap", "train", "expected"), [
+    (None, 1000, 100, None),  # the whole dev split
+    (300, 1000, 100, 300),  # a count, whatever the training size
+    ("train", 1000, 100, 100),  # as many as the training subset
+    ("train", 1000, 5000, 1000),  # ... at most the cap
+    ("train", None, 5000, 3250),  # ... and at most the pool
+])
+def test_the_dev_protocols_counts(dev_size, dev_cap, train, expected):
+    assert dev_count(dev_size, dev_cap, train, pool=3250) == expected
+
+
+def test_dev_subsets_are_nested_across_training_sizes():
+    dev_pool = list(range(3250))  # CoNLL-2003's dev sentences
+    subsets = [set(nested_subset(dev_pool, dev_count("train", 1000, n, 3250), 7)) for n in (100, 1000, 5000)]
+    assert [len(s) for s in subsets] == [100, 1000, 1000]
+    assert subsets[0] < subsets[1] == subsets[2]
+
+
+def test_a_dev_count_larger_than_the_dev_pool_names_its_key():
+    with pytest.raises(DataError, match=r"data\.dev_size=4000 is larger than the dev pool \(3250 examples\)"):
+        nested_subset(list(range(3250)), 4000, 0, "data.dev_size", "dev")

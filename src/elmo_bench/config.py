@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -85,6 +85,16 @@ class Optimizer(Choice):
     sgd = "sgd"
 
 
+class ScheduleHorizon(Choice):
+    budget = "budget"  # each stage's schedules span its planned updates; warm-up a share of the stage's
+    patience = "patience"  # warm-up a share of the run's planned updates; a dev plateau pulls the decay's end in
+
+
+class ClipGroups(Choice):
+    joint = "joint"  # one gradient norm over every trainable parameter
+    separate = "separate"  # the task model's parameters and the encoder's, each clipped to trainer.grad_clip
+
+
 class Schedule(Choice):
     constant = "constant"
     linear = "linear"  # linear warm-up, then linear decay to 0
@@ -99,8 +109,16 @@ class DataConfig:
     # (a learning-curve study's seed variance). Every strategy of one seed still trains on the same subset.
     subset_seed: Optional[int] = None
     use_hub: bool = True  # fall back to the Hugging Face hub when local files are missing
+    # The dev examples that select the checkpoint: null = the whole dev split; a count; or "train" = as many as
+    # the training subset (at most dev_cap). Drawn with the training subset's seed, nested across sizes.
+    dev_size: Optional[Union[int, str]] = None
+    dev_cap: Optional[int] = 1000  # with dev_size=train: at most this many; null = no cap
 
     def __post_init__(self) -> None:
+        dev = self.dev_size
+        check(dev is None or dev == "train" or (isinstance(dev, int) and dev >= 1), "data.dev_size",
+              f"must be null (the whole dev split), a count >= 1 or 'train', got {dev!r}")
+        check(self.dev_cap is None or self.dev_cap >= 1, "data.dev_cap", f"must be >= 1 or null, got {self.dev_cap}")
         size = self.train_size
         check(size is None or size > 0, "data.train_size", f"must be a positive count or fraction, got {size}")
         check(size is None or size < 1 or float(size).is_integer(), "data.train_size",
@@ -117,7 +135,9 @@ class TrainerConfig:
     epochs), and never more than `max_steps`. Dev is scored every `eval_steps` updates, rounded up to whole
     epochs; `patience` counts evaluations without a dev gain above `min_delta` and only acts after `min_steps`
     updates. A smaller gain still makes that model the best one kept, but does not reset the count, so dev noise
-    between evaluations cannot keep a run going on a plateau.
+    between evaluations cannot keep a run going on a plateau. `min_delta: auto` is one standard error of the dev
+    score at the best score so far (binomial; Fisher's for a correlation), and `smooth_evals: k` has patience
+    compare the mean of the last k dev scores instead of the last one, so one lucky evaluation does not end a run.
     A strategy with stages (two_stage) divides this budget among them (strategy.frozen_share); each stage has the
     patience.
     """
@@ -127,16 +147,21 @@ class TrainerConfig:
     max_steps: Optional[int] = None  # a cap on updates; null = none
     eval_steps: int = 50  # updates between dev evaluations (at least one epoch)
     patience: int = 5  # dev evaluations without an improvement before stopping
-    min_delta: float = 0.0  # the dev gain (in the metric's 0-1 units) that resets patience; 0 = any gain
+    # the dev gain (in the metric's 0-1 units) that resets patience; 0 = any gain; auto = the dev score's standard error
+    min_delta: Union[float, str] = 0.0
+    smooth_evals: int = 1  # patience follows the mean of the last k dev scores (1 = the last score alone)
     batch_tokens: int = 1000  # padded tokens per training batch
     eval_batch_tokens: int = 4000
     lr: float = 1e-3
     optimizer: Optimizer = Optimizer.adam
     weight_decay: float = 0.0
     schedule: Schedule = Schedule.constant  # the task model's schedule over each stage's budget
+    # what the schedules span (the task model's and the encoder's): see ScheduleHorizon and docs/strategies.md
+    schedule_horizon: ScheduleHorizon = ScheduleHorizon.patience
     warmup_fraction: float = 0.1  # share of the steps spent warming up (linear, slanted_triangular)
     stlr_ratio: float = 32.0  # slanted_triangular: how much smaller the lowest lr is than the peak
-    grad_clip: Optional[float] = 5.0  # max gradient norm over all trainable parameters; null = off
+    grad_clip: Optional[float] = 5.0  # max gradient norm (of each group, see clip_groups); null = off
+    clip_groups: ClipGroups = ClipGroups.separate  # so the encoder's gradients never shrink the task model's step
     device: Device = Device.auto
     precision: Precision = Precision.fp32
     threads: Optional[int] = None  # CPU threads; null = the CPUs this process may use, or its launcher's share
@@ -151,7 +176,9 @@ class TrainerConfig:
               f"must be >= trainer.min_steps ({self.min_steps}) and >= 1, or null, got {self.max_steps}")
         check(self.eval_steps >= 1, "trainer.eval_steps", f"must be >= 1, got {self.eval_steps}")
         check(self.patience >= 1, "trainer.patience", f"must be >= 1, got {self.patience}")
-        check(self.min_delta >= 0, "trainer.min_delta", f"must be >= 0, got {self.min_delta}")
+        check(self.min_delta == "auto" or (not isinstance(self.min_delta, str) and self.min_delta >= 0),
+              "trainer.min_delta", f"must be a number >= 0 or 'auto', got {self.min_delta!r}")
+        check(self.smooth_evals >= 1, "trainer.smooth_evals", f"must be >= 1, got {self.smooth_evals}")
         check(self.batch_tokens >= 1, "trainer.batch_tokens", f"must be >= 1, got {self.batch_tokens}")
         check(self.eval_batch_tokens >= 1, "trainer.eval_batch_tokens", f"must be >= 1, got {self.eval_batch_tokens}")
         check(self.weight_decay >= 0, "trainer.weight_decay", f"must be >= 0, got {self.weight_decay}")

@@ -23,9 +23,9 @@ from tqdm import tqdm
 from .cell.atomic import save_torch
 from .cell.checkpoints import CheckpointMismatch, check_fits, read_checkpoint, set_aside
 from .errors import ConfigError, TrainingError
-from .config import Optimizer, Precision, TrainerConfig
+from .config import ClipGroups, Optimizer, Precision, ScheduleHorizon, TrainerConfig
 from .batching import bucket_batches
-from .schedules import lr_multiplier
+from .schedules import Horizon, lr_factor
 from .strategies.base import Strategy
 from .tasks.base import Example, Task, TaskModel
 
@@ -43,6 +43,9 @@ class Progress:
     best_step: int = 0
     best_epoch: int = 0
     bad_evals: int = 0  # dev evaluations of this stage without an improvement
+    best_trend: float = -math.inf  # the best (smoothed) dev score patience compares with
+    best_lr: dict = field(default_factory=dict)  # each group's rate and its share of the peak at best_step
+    pulls: list = field(default_factory=list)  # this stage's Horizon.pulls: where dev plateaus pulled the decay in
     train_seconds: float = 0.0  # training updates only
     eval_seconds: float = 0.0  # scoring dev during training (with a live encoder it can cost an epoch)
     wall_seconds: float = 0.0  # the cell's whole wall time up to this checkpoint, over every attempt
@@ -142,6 +145,32 @@ def predict(task: Task, model: TaskModel, examples: Sequence[Example], config: T
     return predictions
 
 
+CORRELATIONS = ("pearson", "spearman")  # metrics whose sampling error is Fisher's, not a proportion's
+
+
+def standard_error(metric: str, score: float, examples: int) -> float:
+    """The sampling standard error of a dev score (0-1 units) on `examples` examples: a proportion's
+    sqrt(s (1 - s) / n), or for a correlation (1 - r^2) / sqrt(n - 1). For span F1 or token accuracy it treats the
+    examples (sentences, questions) as the units, which errs on the large side."""
+    if metric in CORRELATIONS:
+        return (1 - min(1.0, score * score)) / math.sqrt(max(1, examples - 1))
+    share = min(1.0, max(0.0, score))
+    return math.sqrt(share * (1 - share) / max(1, examples))
+
+
+def min_gain(min_delta: float | str, metric: str, best: float, examples: int) -> float:
+    """The dev gain over `best` that resets patience: min_delta, or with `auto` one standard error at `best`."""
+    if min_delta != "auto":
+        return float(min_delta)
+    return standard_error(metric, best, examples) if math.isfinite(best) else 0.0
+
+
+def patience_step(best: float, score: float, bad_evals: int, needed: float) -> tuple[float, int]:
+    """Patience after one evaluation: (the best score so far, evaluations without a gain above `needed`).
+    A smaller gain still raises the best score, so noise cannot keep a run going on a plateau."""
+    return max(best, score), 0 if score - best > needed else bad_evals + 1
+
+
 class Trainer:
     """Trains the strategy's stages one after the other; each stage gets the budget and early stopping.
 
@@ -159,14 +188,19 @@ class Trainer:
         self.progress = Progress()
         self.best_state: dict | None = None
         self.attempt = Attempt() if attempt is None else attempt
+        self.warmup_base: int | None = None  # set by fit
+        self.dev_examples = 0  # set by fit: min_delta=auto scales with it
 
     def fit(self, train: Sequence[Example], dev: Sequence[Example]) -> Progress:
         whole = Budget.plan(self.config, len(batches(self.task, train, self.config.batch_tokens, 0)))
         budgets = whole.split(self.strategy.stage_shares())
+        # The warm-up is a share of the whole run's updates (patience) so that every arm warms the encoder up
+        # over as many updates, whatever the stage it tunes in; or of the stage's own (budget, the old recipe).
+        self.warmup_base = whole.steps if self.config.schedule_horizon == ScheduleHorizon.patience else None
+        self.dev_examples = len(dev)
         self._resume()
         while self.progress.stage < len(self.strategy.stages):
             budget = budgets[self.progress.stage]
-            self.task_schedule = lr_multiplier(self.config, budget.steps)  # over the stage's own budget
             self.strategy.start_stage(self.progress.stage)
             self._train_stage(train, dev, budget)
             self._finish_stage()
@@ -184,6 +218,7 @@ class Trainer:
                 score = self.task.score(gold_dev, predict(self.task, self.model, dev, self.config, self.device))
                 progress.eval_seconds += time.perf_counter() - start
                 self._record_evaluation(sum(losses) / max(1, len(losses)), score[self.task.metric], seconds)
+                self._pull_in(budget)
                 self._save_checkpoint()
                 losses, seconds = [], 0.0
 
@@ -205,25 +240,51 @@ class Trainer:
                     f"non-finite loss ({loss.item()}) at epoch {progress.epoch + 1}, step {progress.step}; the last"
                     f" good checkpoint is kept at {self.checkpoint} (try a lower trainer.lr or trainer.grad_clip)"
                 )
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.config.grad_clip:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-            self.optimizer.step()
+            self._update(loss)
             progress.step, progress.stage_step = progress.step + 1, progress.stage_step + 1
             losses.append(loss.item())
             bar.set_postfix(loss=f"{sum(losses) / len(losses):.4f}")
         progress.epoch, progress.stage_epoch = progress.epoch + 1, progress.stage_epoch + 1
         return losses
 
+    def _update(self, loss: torch.Tensor) -> None:
+        """One optimizer step; with clip_groups=separate the task model's gradient norm and the encoder's are
+        each clipped to grad_clip, so a large encoder gradient never shrinks the task model's step."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip:
+            groups = self.optimizer.param_groups
+            task = [p for g in groups if g["name"] == "task" for p in g["params"]]
+            encoder = [p for g in groups if g["name"] != "task" for p in g["params"]]
+            for parameters in ([task + encoder] if self.config.clip_groups == ClipGroups.joint else [task, encoder]):
+                torch.nn.utils.clip_grad_norm_(parameters, self.config.grad_clip)
+        self.optimizer.step()
+
+    def horizon(self, budget: Budget) -> Horizon:
+        """What this stage's schedules span now (schedules.py)."""
+        return Horizon(budget.steps, self.warmup_base or budget.steps, tuple(map(tuple, self.progress.pulls)))
+
     def _before_step(self, budget: Budget) -> None:
         """Each group's rate for this update; the strategy may change which encoder parts train."""
         stage, step = self.progress.stage, self.progress.stage_step
         self.strategy.before_step(stage, step)
-        task_factor = self.task_schedule(step)
-        encoder_factor = self.strategy.encoder_lr_factor(stage, step, budget.steps)
+        horizon = self.horizon(budget)
+        task_factor = lr_factor(self.config, horizon, step)
+        encoder_factor = self.strategy.encoder_lr_factor(stage, step, horizon)
         for group in self.optimizer.param_groups:
             group["lr"] = group["base_lr"] * (task_factor if group["name"] == "task" else encoder_factor)
+
+    def _pull_in(self, budget: Budget) -> None:
+        """After a dev evaluation without a gain (schedule_horizon=patience): the schedules reach their floor on the
+        last update before patience would stop the stage if dev never gained again (never later than before)."""
+        progress = self.progress
+        if self.config.schedule_horizon != ScheduleHorizon.patience or progress.bad_evals == 0:
+            return
+        every = budget.eval_epochs * budget.steps_per_epoch  # updates between evaluations
+        stop = max(progress.stage_step + max(0, self.config.patience - progress.bad_evals) * every,
+                   math.ceil(budget.min_steps / every) * every)  # patience acts only after min_steps
+        horizon = self.horizon(budget).pulled_in(progress.stage_step, min(stop, budget.steps) - 1)
+        progress.pulls = [list(pull) for pull in horizon.pulls]
 
     def _record_evaluation(self, loss: float, dev_score: float, seconds: float) -> None:
         progress = self.progress
@@ -232,14 +293,24 @@ class Trainer:
         progress.history.append({"stage": self.strategy.stages[progress.stage], "epoch": progress.epoch,
                                  "step": progress.step, "loss": loss, "dev": dev_score, "seconds": seconds,
                                  "lr": rates})
-        gain = dev_score - progress.best_score
-        progress.bad_evals = 0 if gain > self.config.min_delta else progress.bad_evals + 1
-        if gain > 0:
+        needed = min_gain(self.config.min_delta, self.task.metric, progress.best_trend, self.dev_examples)
+        progress.best_trend, progress.bad_evals = patience_step(progress.best_trend, self._trend(), progress.bad_evals,
+                                                                needed)
+        if dev_score > progress.best_score:
             progress.best_score, progress.best_step, progress.best_epoch = dev_score, progress.step, progress.epoch
+            progress.best_lr = {group["name"]: {"lr": group["lr"], "of_peak": group["lr"] / group["base_lr"]}
+                                for group in self.optimizer.param_groups}
             self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         log.info("%s epoch %d, step %d: loss %.4f, dev %s %.4f (best %.4f at step %d), %.1fs",
                  self.strategy.stages[progress.stage], progress.epoch, progress.step, loss, self.task.metric,
                  dev_score, progress.best_score, progress.best_step, seconds)
+
+    def _trend(self) -> float:
+        """The mean of this stage's last `smooth_evals` dev scores (fewer at the stage's start)."""
+        stage = self.strategy.stages[self.progress.stage]
+        scores = [entry["dev"] for entry in self.progress.history if entry["stage"] == stage]
+        recent = scores[-self.config.smooth_evals:]
+        return sum(recent) / len(recent)
 
     def _finish_stage(self) -> None:
         """Record the stage, go on from the best model so far, and checkpoint the switch."""
@@ -251,6 +322,7 @@ class Trainer:
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
         progress.stage, progress.stage_step, progress.stage_epoch, progress.bad_evals = progress.stage + 1, 0, 0, 0
+        progress.pulls = []
         self._save_checkpoint()
 
     def _save_checkpoint(self) -> None:

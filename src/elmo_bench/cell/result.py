@@ -98,6 +98,7 @@ class CellResult:
     best_epoch: Optional[int] = None
     best_step: Optional[int] = None
     stages: Optional[list] = None
+    lr_at_best: Optional[dict] = None  # group -> {"lr", "of_peak"}: each group's rate at the selected checkpoint
     seconds_per_epoch: Optional[float] = None
     eval_seconds: Optional[float] = None  # scoring dev during training
     feature_seconds: Optional[float] = None
@@ -115,6 +116,7 @@ class CellResult:
     predictions: Optional[dict] = None  # split -> file relative to the cell folder (layout.predictions_name)
     config: Optional[dict] = None
     extra_test: Optional[dict] = None
+    floor: Optional[dict] = None  # a trivial baseline on test: {"rule", "metric", "test"} (tasks: Task.floor)
     host_speed: Optional[dict] = None
     wall_seconds: Optional[float] = None
     cpu_seconds: Optional[float] = None

@@ -21,7 +21,7 @@ import torch
 
 from .. import host_speed
 from ..config import DataConfig, Device, RunConfig
-from ..data.subsample import nested_subset
+from ..data.subsample import dev_count, nested_subset
 from ..encoders import Encoder, load_encoder
 from ..errors import CellBusy, ConfigError, DataError
 from ..strategies import EmbedderContext, Strategy, make_strategy, parameter_groups
@@ -157,6 +157,7 @@ class Cell:
     strategy: Strategy
     splits: Splits
     train: list[Example]
+    dev: list[Example]  # the dev examples that select the checkpoint (data.dev_size)
     encoder: Encoder
     embedder: torch.nn.Module
     model: torch.nn.Module
@@ -178,26 +179,28 @@ def build(config: RunConfig, device: torch.device) -> Cell:
     train = nested_subset(splits.train, config.data.train_size, subset_seed(config.data, config.seed))
     if not train:
         raise DataError(f"task '{task.name}': the training split is empty ({splits.source})")
+    dev = nested_subset(splits.dev, dev_count(config.data.dev_size, config.data.dev_cap, len(train), len(splits.dev)),
+                        subset_seed(config.data, config.seed), "data.dev_size", "dev")
     encoder = load_encoder(config.model, config.seed)
     # Distinct texts: a SQuAD context shared by five questions must not count its words five times.
     train_texts = dict.fromkeys(text for example in train for text in example.texts)
     vocabulary = WordVocabulary(train_texts, config.inputs.min_word_count) if config.inputs.word_dim else None
     extra_tests = {f"extra_{name}": extra.examples for name, extra in splits.extra_test.items()}  # featurised too
-    texts = split_texts(train=train, dev=splits.dev, test=splits.test, **extra_tests)
+    texts = split_texts(train=train, dev=dev, test=splits.test, **extra_tests)  # the dev a run scores, no more
     context = EmbedderContext(texts, vocabulary, config.inputs, config.trainer.eval_batch_tokens, device)
     start = time.perf_counter()
     embedder = strategy.build_embedder(encoder, context)
     feature_seconds = time.perf_counter() - start
     model = task.build_model(embedder, config.head, train).to(device)
     groups = parameter_groups(strategy, model, config.trainer.lr)
-    return Cell(task, strategy, splits, train, encoder, embedder, model, groups, feature_seconds,
+    return Cell(task, strategy, splits, train, dev, encoder, embedder, model, groups, feature_seconds,
                 context.feature_costs)
 
 
 def evaluate(cell: Cell, config: RunConfig, device: torch.device, folder: Path) -> dict[str, dict | None]:
     """Score dev and test (x100) and write their predictions; a split without gold labels gets None."""
     return {split: score_split(cell, config, device, examples, folder, split)
-            for split, examples in (("dev", cell.splits.dev), ("test", cell.splits.test))}
+            for split, examples in (("dev", cell.dev), ("test", cell.splits.test))}
 
 
 def score_split(cell: Cell, config: RunConfig, device: torch.device, examples: list[Example], folder: Path,
@@ -232,10 +235,11 @@ def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record
     trainer = Trainer(cell.task, cell.model, cell.strategy, cell.groups, config.trainer, device, config.seed,
                       checkpoint, regularizer=lambda: config.inputs.mix_l2 * cell.embedder.mix_penalty(),
                       attempt=attempt)
-    progress = trainer.fit(cell.train, cell.splits.dev)
+    progress = trainer.fit(cell.train, cell.dev)
     metrics = evaluate(cell, config, device, folder)
     result = result_record(config, cell, progress, metrics, device, record)
     result.extra_test = evaluate_extra_tests(cell, config, device, folder)
+    result.floor = floor_record(cell)
     result.host_speed = host_speed.record(device, host_seconds_at_start)
     if config.keep_encoder and tunes_encoder(cell):
         save_torch(folder / ENCODER_FILE, {name: tensor.cpu() for name, tensor in cell.encoder.state_dict().items()})
@@ -249,6 +253,18 @@ def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record
              result.model, len(cell.train), config.seed, cell.task.metric, result.dev, result.test,
              progress.epoch, progress.train_seconds)
     return result.to_json()
+
+
+def floor_record(cell: Cell) -> dict | None:
+    """The task's trivial baseline on test (×100, like `test`), from the training subset alone; None where the
+    family has none or test has no gold labels."""
+    test = cell.splits.test
+    found = cell.task.floor(cell.train, test)
+    if found is None or any(example.label is None for example in test):
+        return None
+    rule, predicted = found
+    score = cell.task.score([example.label for example in test], predicted)[cell.task.metric]
+    return {"rule": rule, "metric": cell.task.metric, "test": round(100 * score, 4)}
 
 
 def tunes_encoder(cell: Cell) -> bool:
@@ -289,6 +305,7 @@ def result_record(config: RunConfig, cell: Cell, progress: Progress, metrics: di
         best_epoch=progress.best_epoch,
         best_step=progress.best_step,
         stages=progress.stages,
+        lr_at_best=progress.best_lr,
         train_seconds=round(progress.train_seconds, 3),
         seconds_per_epoch=round(progress.train_seconds / max(1, progress.epoch), 3),
         eval_seconds=round(progress.eval_seconds, 3),  # scoring dev during training
@@ -303,7 +320,7 @@ def result_record(config: RunConfig, cell: Cell, progress: Progress, metrics: di
         device=str(device),
         threads=torch.get_num_threads(),
         data_source=cell.splits.source,
-        data_details=cell.splits.details,
+        data_details={**cell.splits.details, "dev_examples": len(cell.dev), "dev_pool": len(cell.splits.dev)},
         versions=package_versions(),
         predictions={split: predictions_name(split) for split in ("dev", "test")},
         config=record,

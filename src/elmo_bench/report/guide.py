@@ -16,6 +16,10 @@ from .bootstrap import Crossover
 from .formats import DASH, format_crossover, format_interval
 from .table import BASELINE, Comparison, Row
 
+# Test points (the metric ×100) by which the best strategy must beat the task's trivial baseline (result.json's
+# `floor`) for a row to count as learned; below that the row is "neither learns", whatever the intervals say.
+FLOOR_MARGIN = 5.0
+
 
 def decision_guide(rows: list[Row], crossovers: dict[tuple, Crossover]) -> list[str]:
     lines = ["## Decision guide", "",
@@ -69,7 +73,19 @@ def verdicts(row: Row) -> Verdicts | str:
     return Verdicts(compared, better, worse, cheapest)
 
 
+def neither_learns(row: Row) -> str | None:
+    """Why no strategy of the row learned, where the best of them is within FLOOR_MARGIN of the trivial baseline."""
+    floors = [side.floor for side in row.sides.values() if side.floor is not None]
+    best = max(row.sides, key=lambda strategy: row.sides[strategy].test_mean)
+    if not floors or row.sides[best].test_mean >= max(floors) + FLOOR_MARGIN:
+        return None
+    return (f"neither learns: the best, {best} ({row.sides[best].test_mean:.1f}), is within {FLOOR_MARGIN:g} points"
+            f" of the trivial baseline ({max(floors):.1f})")
+
+
 def _advice(row: Row) -> str:
+    if (floor_note := neither_learns(row)) is not None:
+        return f"**{floor_note}**."
     found = verdicts(row)
     if isinstance(found, str):
         return found
@@ -118,6 +134,8 @@ def headline(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
 def _headline_cell(row: Row | None) -> str:
     if row is None:
         return DASH
+    if neither_learns(row) is not None:
+        return "neither learns"
     found = verdicts(row)
     if isinstance(found, str):
         return f"{BASELINE} only" if list(row.sides) == [BASELINE] else DASH

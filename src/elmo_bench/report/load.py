@@ -92,6 +92,9 @@ class RunResult:
     # the family whose rule resamples its test set (metrics/resampling.py); a run from before task_family was
     # recorded takes its stock task's family from conf/task
     resampling_family: str = field(default="", compare=False, repr=False)
+    floor: float | None = None  # the task's trivial baseline on test (result.json's `floor`); None: not recorded
+    # with --select-on-dev: the training seconds of the settings its strategy tried and did not keep (select.py)
+    tuning_seconds: float = 0.0
 
     @property
     def cell(self) -> tuple[str, str, str, int, int]:
@@ -132,6 +135,7 @@ def load_result(path: Path) -> RunResult:
         host_speed=_host_speed(result.host_speed),
         device=_device_type(result.device),
         baseline=result.is_baseline,
+        floor=(result.floor or {}).get("test") if (result.floor or {}).get("metric") == result.metric else None,
     )
 
 

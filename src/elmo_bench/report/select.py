@@ -5,7 +5,8 @@ own output_dir, so several results share one cell. A run's setting is its values
 between the runs of its row and strategy (the seed, output_dir, the rerun switches and data.subset_seed never
 count: load.NOT_A_SETTING). The setting with the highest mean dev score over its seeds is kept (ties: the first
 label in sorted order) and only its runs reach the table: test is read once, for the chosen setting, and never
-used to choose.
+used to choose. What the settings not kept cost in training is carried by the kept runs (`tuning_seconds`), so
+the report's cost ratio counts the whole grid: an arm that tried three settings paid for three runs.
 """
 from __future__ import annotations
 
@@ -44,7 +45,10 @@ def keep_best_on_dev(runs: list[RunResult], problems: list[str]) -> tuple[list[R
     for (row_key, strategy), group in sorted(_by_row_and_strategy(labelled).items()):
         selection = _select(row_key, strategy, group)
         selections.append(selection)
-        kept += [run for run in group if run.setting == selection.chosen.setting]
+        # per run of the kept setting: the mean training seconds of each setting not kept, over its seeds
+        others = sum(float(np.mean([run.train_seconds for run in group if run.setting == candidate.setting]))
+                     for candidate in selection.candidates if candidate != selection.chosen)
+        kept += [replace(run, tuning_seconds=others) for run in group if run.setting == selection.chosen.setting]
     return kept, selections
 
 

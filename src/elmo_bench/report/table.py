@@ -56,11 +56,14 @@ class SideSummary:
     still_improving: int = 0  # seeds whose best dev came at their last evaluation (stopped by the budget)
     class_f1: dict[str, float] = field(default_factory=dict)  # class or entity type -> mean test F1 over seeds
     devices: tuple[str, ...] = ()  # the device types its runs recorded ("cpu", "cuda"), sorted
+    tuning_seconds: float = 0.0  # with --select-on-dev: mean training seconds of the settings tried and not kept
+    floor: float | None = None  # mean test score of the task's trivial baseline over its runs; None: not recorded
 
     @property
     def run_seconds(self) -> float:
-        """What one run costs on its own: training plus its features, whoever computed them first."""
-        return self.train_seconds + self.feature_seconds
+        """What one run costs on its own: training plus its features, whoever computed them first, plus the
+        training of the tuning grid's other settings (select.py)."""
+        return self.train_seconds + self.feature_seconds + self.tuning_seconds
 
 
 @dataclass(frozen=True)
@@ -209,6 +212,8 @@ def summarise(runs: list[RunResult], amortised: dict) -> SideSummary:
         class_f1={name: float(np.mean([run.class_f1[name] for run in runs]))
                   for name in sorted(set.intersection(*(set(run.class_f1) for run in runs)))},
         devices=tuple(sorted({run.device for run in runs if run.device})),
+        tuning_seconds=float(np.mean([run.tuning_seconds for run in runs])),
+        floor=None if any(run.floor is None for run in runs) else float(np.mean([run.floor for run in runs])),
     )
 
 

@@ -20,6 +20,7 @@ from torch import nn
 
 from ..config import InputConfig, check_path_part
 from ..encoders import Encoder
+from ..schedules import Horizon
 from ..tasks.base import Tokens
 from .embedder import Embedder, WordVocabulary
 from .feature_cache import FeatureCost
@@ -85,8 +86,8 @@ class Strategy(ABC):
     def before_step(self, stage: int, step: int) -> None:
         """Called before update `step` (0-based, counted within the stage), e.g. to unfreeze a part."""
 
-    def encoder_lr_factor(self, stage: int, step: int, total: int) -> float:
-        """The encoder groups' schedule: their rate at `step` of a stage of `total` updates, as a factor."""
+    def encoder_lr_factor(self, stage: int, step: int, horizon: Horizon) -> float:
+        """The encoder groups' schedule: their rate at `step` of a stage spanning `horizon`, as a factor."""
         return 0.0
 
 

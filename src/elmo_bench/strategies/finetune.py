@@ -6,7 +6,8 @@ The recipe that made fine-tuning pretrained encoders work ("To Tune or Not to Tu
 - its own rate: the top part learns at `trainer.lr * encoder_lr_factor`;
 - discriminative rates: each part below gets `layer_lr_decay` times the rate of the part above
   (0.38, allennlp's default; ULMFiT's 1/2.6);
-- its own schedule over the stage's budget (slanted triangular: warm-up over 10%, then linear decay);
+- its own schedule over the stage's horizon (slanted triangular: warm-up over 10% of the run's planned updates,
+  then linear decay to the floor where the run ends: trainer.schedule_horizon, schedules.py);
 - gradual unfreezing: the top part trains first and one more part below joins every
   `unfreeze_steps` updates (50; 0 = every part from the first update);
 - optional weight decay, and `frozen_parts` bottom parts that never train.
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from ..errors import ConfigError
 from ..config import Schedule, check, check_schedule
 from ..encoders import Encoder
-from ..schedules import lr_multiplier
+from ..schedules import Horizon, lr_factor
 from .base import EmbedderContext, Strategy, StrategyConfig
 from .embedder import Embedder, LayerMix, LayerSource, LiveLayers
 
@@ -58,7 +59,6 @@ class EncoderTuning:
             raise ConfigError(f"config key 'strategy.frozen_parts': this encoder has {len(self.parts)} parts, so at"
                              f" most {len(self.parts) - 1} may stay frozen, got {config.frozen_parts}")
         self.trainable = [index >= config.frozen_parts for index in range(len(self.parts))]
-        self._schedule = None
 
     def groups(self, lr: float) -> list[dict]:
         """One group per part that may train; the top part is depth 0."""
@@ -78,10 +78,8 @@ class EncoderTuning:
     def freeze(self) -> None:
         self.encoder.set_trainable([False] * len(self.parts))
 
-    def lr_factor(self, step: int, total: int) -> float:
-        if self._schedule is None or self._schedule[0] != total:  # built once per stage budget
-            self._schedule = (total, lr_multiplier(self.config, total))
-        return self._schedule[1](step)
+    def lr_factor(self, step: int, horizon: Horizon) -> float:
+        return lr_factor(self.config, horizon, step)
 
 
 class Finetune(Strategy):
@@ -113,5 +111,5 @@ class Finetune(Strategy):
         if stage >= self.tuned_stage:
             self.tuning.unfreeze(step)
 
-    def encoder_lr_factor(self, stage: int, step: int, total: int) -> float:
-        return self.tuning.lr_factor(step, total) if stage >= self.tuned_stage else 0.0
+    def encoder_lr_factor(self, stage: int, step: int, horizon: Horizon) -> float:
+        return self.tuning.lr_factor(step, horizon) if stage >= self.tuned_stage else 0.0

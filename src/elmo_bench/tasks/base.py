@@ -245,6 +245,11 @@ class Task(ABC):
     def score(self, gold: Sequence[Any], predicted: Sequence[Any]) -> dict[str, float]:
         """Metrics as fractions (0-1); the runner reports them x100."""
 
+    def floor(self, train: Sequence[Example], examples: Sequence[Example]) -> tuple[str, list] | None:
+        """A trivial baseline: its rule in words and its predictions for `examples`, from the training data alone
+        (result.json's `floor`, so the report can tell a row where nothing learned). None: the family has none."""
+        return None
+
     def prediction_record(self, example: Example, predicted: Any) -> dict:
         """One line of predictions/*.jsonl: enough to recompute the metric without this code."""
         return {"id": example.id, "gold": example.label, "pred": predicted}

@@ -308,6 +308,11 @@ class ClassificationTask(Task):
                     train: Sequence[Example]) -> TaskModel:
         return ClassifierModel(embedder, self.classes, head_config)
 
+    def floor(self, train: Sequence[Example], examples: Sequence[Example]) -> tuple[str, list]:
+        counts = Counter(example.label for example in train)
+        majority = min(counts, key=lambda label: (-counts[label], label))  # ties: the first name
+        return "the training subset's majority class", [majority] * len(examples)
+
     def score(self, gold: Sequence[str], predicted: Sequence[str]) -> dict:
         """Accuracy, macro-F1 and each class's precision, recall and F1 (fractions), and the confusion matrix."""
         return ({"accuracy": accuracy(gold, predicted)} | class_scores(gold, predicted, self.classes)

@@ -240,5 +240,9 @@ class PairRegressionTask(Task):
     def build_model(self, embedder: nn.Module, head_config: SiameseHeadConfig, train: Sequence[Example]) -> TaskModel:
         return SiameseRegressor(embedder, head_config, self.score_range)
 
+    def floor(self, train: Sequence[Example], examples: Sequence[Example]) -> tuple[str, list]:
+        mean = sum(example.label for example in train) / len(train)
+        return "the training subset's mean score (a constant: correlation 0)", [mean] * len(examples)
+
     def score(self, gold: Sequence[float], predicted: Sequence[float]) -> dict[str, float]:
         return correlations(gold, predicted)

@@ -53,6 +53,7 @@ from ..metrics.squad import squad_scores
 log = logging.getLogger(__name__)
 
 PROTOCOLS = ("dev_split", "official", "files")
+SENTENCE_ENDS = (".", "!", "?")  # the trivial baseline answers with the context up to the first of these
 HUB_SPLITS = {"train": "train", "dev": "validation"}
 
 
@@ -439,6 +440,16 @@ class SpanQATask(Task):
 
     def build_model(self, embedder: nn.Module, head_config: BidafHeadConfig, train: Sequence[Example]) -> TaskModel:
         return BidafModel(embedder, head_config)
+
+    def floor(self, train: Sequence[Example], examples: Sequence[Example]) -> tuple[str, list]:
+        def first_sentence(example: Example) -> str:
+            context = example.texts[1]
+            if not context:
+                return ""
+            last = next((i for i, token in enumerate(context) if token in SENTENCE_ENDS), len(context) - 1)
+            return example.meta.text(0, last)
+
+        return "the context's first sentence", [first_sentence(example) for example in examples]
 
     def score(self, gold: Sequence[Sequence[str]], predicted: Sequence[Optional[str]]) -> dict[str, float]:
         return squad_scores(gold, predicted)

@@ -8,7 +8,7 @@ emissions straight on the mixed biLM states, a light head for fine-tuning.
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -240,6 +240,17 @@ class TaggingTask(Task):
         constraints = {"iob1": iob2_transition_mask, "iob2": iob2_transition_mask, "bioes": bioes_transition_mask}
         allowed = constraints[self.scheme](labels) if self.scheme in constraints else None
         return TaggerModel(embedder, labels, head_config, allowed)
+
+    def floor(self, train: Sequence[Example], examples: Sequence[Example]) -> tuple[str, list]:
+        by_word: dict[str, Counter] = defaultdict(Counter)
+        for example in train:
+            for word, tag in zip(example.texts[0], example.label):
+                by_word[word][tag] += 1
+        overall = sum(by_word.values(), Counter())
+        commonest = {word: min(tags, key=lambda tag: (-tags[tag], tag)) for word, tags in by_word.items()}
+        fallback = min(overall, key=lambda tag: (-overall[tag], tag))
+        return ("each word's most frequent training tag (unseen words: the most frequent tag)",
+                [tuple(commonest.get(word, fallback) for word in example.texts[0]) for example in examples])
 
     def score(self, gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict[str, float]:
         """The main metric, and per tag (accuracy tasks) or entity type (span F1) its precision, recall, F1 and
