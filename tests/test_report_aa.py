@@ -15,6 +15,7 @@ from scipy import stats
 
 from elmo_bench.report import build_report
 from elmo_bench.report.arms import parse_arm_split
+from elmo_bench.report.table import BaselineError
 from elmo_bench.report.headline import HEADLINE_FILE, main as headline_main, readme_mismatch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,7 +87,6 @@ def test_a_rerun_on_other_subsets_is_left_out_and_named(tmp_path):
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("finetune:6-10:1-5", "only feature_ensemble"),
     ("feature_ensemble:6-10:1-4", "same length"),
     ("feature_ensemble:1-5:3-7", "disjoint"),
     ("feature_ensemble:six:1", "not a seed range"),
@@ -95,6 +95,43 @@ def test_a_rerun_on_other_subsets_is_left_out_and_named(tmp_path):
 def test_a_wrong_arm_split_is_refused_and_named(spec, message):
     with pytest.raises(ValueError, match=message):
         parse_arm_split(spec)
+
+
+def test_only_the_baseline_the_runs_record_can_be_split(tmp_path):
+    aa_study(tmp_path / "runs")
+    with pytest.raises(BaselineError, match="--aa-arm finetune: only feature_ensemble"):
+        report_of(tmp_path / "runs", tmp_path / "report", aa_arms=(parse_arm_split("finetune:6-10:1-5"),))
+
+
+def test_the_baseline_is_the_strategy_whose_runs_say_so(tmp_path):
+    """The report compares with the strategy result.json marks as the baseline, whatever its name."""
+    aa_study(tmp_path / "runs")
+    for result_file in (tmp_path / "runs").rglob("result.json"):
+        result = json.loads(result_file.read_text())
+        seed = result["seed"]
+        result.update(strategy="frozen_mix" if seed <= 5 else "tuned", baseline=seed <= 5,
+                      seed=seed if seed <= 5 else seed - 5, train_subset_digest=f"subset-{(seed - 1) % 5 + 1}")
+        target = tmp_path / "renamed" / "sst5" / result["strategy"] / "fixture" / "n100" / f"seed{result['seed']}"
+        target.mkdir(parents=True)
+        (target / "predictions").mkdir()
+        (target / "predictions" / "test.jsonl").write_bytes((result_file.parent / "predictions/test.jsonl").read_bytes())
+        (target / "result.json").write_text(json.dumps(result))
+    (row,) = report_of(tmp_path / "renamed", tmp_path / "report").rows
+    assert row.baseline == "frozen_mix" and list(row.sides) == ["frozen_mix", "tuned"]
+    assert list(row.comparisons) == ["tuned"] and row.comparison("tuned").pairs == 5
+    assert "# Strategies compared with frozen_mix" in (tmp_path / "report" / "comparison.md").read_text()
+
+
+def test_two_strategies_that_each_say_they_are_the_baseline_are_refused(tmp_path):
+    aa_study(tmp_path / "runs")
+    old = tmp_path / "runs" / "sst5" / "feature_ensemble" / "fixture" / "n100" / "seed6"
+    result = json.loads((old / "result.json").read_text()) | {"strategy": "other", "baseline": True}
+    new = tmp_path / "runs" / "sst5" / "other" / "fixture" / "n100" / "seed6"
+    new.parent.mkdir(parents=True)
+    old.rename(new)
+    (new / "result.json").write_text(json.dumps(result))
+    with pytest.raises(BaselineError, match="the runs of feature_ensemble, other each say they are the baseline"):
+        report_of(tmp_path / "runs", tmp_path / "report")
 
 
 def test_the_readme_block_must_be_the_reports_headline(tmp_path):

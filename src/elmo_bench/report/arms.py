@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .load import RunResult
-from .table import BASELINE
+from .table import BaselineError, baseline_strategy
 
 SUFFIX = "_rerun"
 
@@ -25,9 +25,6 @@ class ArmSplit:
     onto: tuple[int, ...]  # the seed each is renumbered to, in order
 
     def __post_init__(self):
-        if self.strategy != BASELINE:
-            raise ValueError(f"--aa-arm {self.strategy}: only {BASELINE}, the strategy every other is compared with, "
-                             "can be split into two arms")
         if len(self.seeds) != len(self.onto) or set(self.seeds) & set(self.onto):
             raise ValueError(f"--aa-arm {self.strategy}: seeds {list(self.seeds)} and {list(self.onto)} must be "
                              "disjoint lists of the same length")
@@ -57,7 +54,12 @@ def parse_arm_split(spec: str) -> ArmSplit:
 
 
 def split_arm(runs: list[RunResult], split: ArmSplit) -> list[RunResult]:
-    """The runs with `split.strategy`'s runs at `split.seeds` relabelled as the rerun arm on `split.onto`."""
+    """The runs with `split.strategy`'s runs at `split.seeds` relabelled as the rerun arm on `split.onto` (an arm
+    compared with the baseline, so not itself the baseline)."""
+    baseline = baseline_strategy(runs)
+    if split.strategy != baseline:
+        raise BaselineError(f"--aa-arm {split.strategy}: only {baseline}, the strategy every other is compared with, "
+                         "can be split into two arms")
     onto = dict(zip(split.seeds, split.onto))
-    return [replace(run, strategy=split.name, seed=onto[run.seed])
+    return [replace(run, strategy=split.name, seed=onto[run.seed], baseline=False)
             if run.strategy == split.strategy and run.seed in onto else run for run in runs]

@@ -10,6 +10,7 @@ from pathlib import Path
 from .arms import parse_arm_split
 from .bootstrap import RESAMPLES
 from .build import NoResultsError, build_report
+from .table import BaselineError
 
 EXIT_NO_RESULTS = 2
 
@@ -17,7 +18,8 @@ EXIT_NO_RESULTS = 2
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="elmo-bench-report",
-        description="Compare every strategy's runs with feature_ensemble: tables (md, csv, tex) and figures (png).")
+        description="Compare every strategy's runs with the baseline's (feature_ensemble, as the runs record it): "
+                    "tables (md, csv, tex) and figures (png).")
     parser.add_argument("folders", nargs="*", default=["outputs"],
                         help="folders searched recursively for result.json (default: outputs)")
     parser.add_argument("--out", help="report folder (default: <first folder>/report)")
@@ -77,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             report = build_report(folders, out_dir, references=not args.no_references,
                                   select_on_dev=args.select_on_dev, resamples=args.resamples,
                                   aa_arms=tuple(args.aa_arm))
-        except NoResultsError as err:
+        except (NoResultsError, BaselineError) as err:
             report = None
             message = str(err)
     for warning in caught:

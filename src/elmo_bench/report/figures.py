@@ -19,7 +19,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
 from .load import RunResult
-from .table import BASELINE, Comparison, Row, SideSummary, one_device_type, strategy_order
+from .table import Comparison, Row, SideSummary, baseline_strategy, one_device_type, report_baseline, strategy_order
 
 
 @dataclass(frozen=True)
@@ -38,14 +38,20 @@ MODEL_LINESTYLES = ("-", "--", ":", "-.")
 DPI = 110
 
 
-def strategy_styles(strategies) -> dict[str, Style]:
-    """The baseline's style, then the palettes in strategy order (cycling past the ninth other strategy)."""
-    others = [strategy for strategy in strategy_order(strategies) if strategy != BASELINE]
-    styles = {BASELINE: BASELINE_STYLE}
+def strategy_styles(strategies, baseline: str) -> dict[str, Style]:
+    """The baseline's style, then the palettes in strategy order (cycling past the ninth other strategy); the dict's
+    order is the strategy order every figure lists them in."""
+    others = [strategy for strategy in strategy_order(strategies, baseline) if strategy != baseline]
+    styles = {baseline: BASELINE_STYLE}
     for index, strategy in enumerate(others):
         styles[strategy] = Style(STRATEGY_COLOURS[index % len(STRATEGY_COLOURS)],
                                  STRATEGY_MARKERS[index % len(STRATEGY_MARKERS)])
     return styles
+
+
+def _in_order(styles: dict[str, Style], strategies) -> list[str]:
+    """`strategies` in the figures' strategy order (the styles')."""
+    return [strategy for strategy in styles if strategy in set(strategies)]
 
 
 def _save(figure: Figure, path: Path) -> Path:
@@ -66,7 +72,7 @@ def learning_curve(task: str, runs: list[RunResult], styles: dict[str, Style], p
     axes = figure.subplots()
     models = sorted({run.model for run in runs})
     for model, linestyle in zip(models, MODEL_LINESTYLES * len(models)):
-        for strategy in strategy_order({run.strategy for run in runs}):
+        for strategy in _in_order(styles, {run.strategy for run in runs}):
             group = [run for run in runs if run.model == model and run.strategy == strategy]
             if not group:
                 continue
@@ -124,7 +130,7 @@ def differences(task: str, rows: list[Row], styles: dict[str, Style], path: Path
             axes.scatter(size, delta, marker=style.marker, s=40, zorder=3, edgecolor=style.colour,
                          color=style.colour if resolved else "white")
     axes.axhline(0, color="0.3", linewidth=0.8)
-    _label_size_axes(axes, sorted({row.train_size for row in rows}), f"Δ vs {BASELINE} (test, ×100)",
+    _label_size_axes(axes, sorted({row.train_size for row in rows}), f"Δ vs {report_baseline(rows)} (test, ×100)",
                      f"{task}: difference with its 95% interval", "filled: resolved after Holm")
     return _save(figure, path)
 
@@ -154,7 +160,7 @@ def scalar_mix(runs: list[RunResult], styles: dict[str, Style], path: Path) -> P
 def _scalar_mix_panel(axes, n_layers: int, by_strategy: dict[str, list[tuple[float, ...]]],
                       styles: dict[str, Style]) -> None:
     """One bar per strategy with weights in this panel, side by side within each layer."""
-    strategies = strategy_order(by_strategy)
+    strategies = _in_order(styles, by_strategy)
     width = 0.8 / len(strategies)
     layers = np.arange(n_layers)
     for offset, strategy in enumerate(strategies):
@@ -197,7 +203,7 @@ def cost_vs_score(rows: list[Row], styles: dict[str, Style], path: Path) -> Path
                          zorder=2, **fill)
     plain_log_x_axis(axes)
     axes.set_xlabel("mean wall time per run: training + one-off features (s, log scale;\n"
-                   "host-levelled to feature_ensemble's where the runs met hosts of different speed)")
+                   f"host-levelled to {report_baseline(rows)}'s where the runs met hosts of different speed)")
     axes.set_ylabel("mean test score (task's main metric ×100)")
     axes.set_title("Cost vs score (one point per task × train size × strategy)")
     axes.grid(alpha=0.3)
@@ -206,7 +212,7 @@ def cost_vs_score(rows: list[Row], styles: dict[str, Style], path: Path) -> Path
         title="task", fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     axes.add_artist(task_legend)  # a second legend call would otherwise replace the first
     strategy_handles = [Line2D([], [], linestyle="", marker=styles[s].marker, color="0.4", label=s)
-                        for s in strategy_order(strategy for row in rows for strategy in row.sides)]
+                        for s in _in_order(styles, {strategy for row in rows for strategy in row.sides})]
     pair_handle = Line2D([], [], color="0.75", linewidth=0.8, label="same task and size")
     if any(_on_gpu(side) for row in rows for side in row.sides.values()):
         strategy_handles.append(Line2D([], [], linestyle="", marker="o", markerfacecolor="none",
@@ -242,7 +248,7 @@ def _file_name(prefix: str, task: str) -> str:
 def draw_all(runs: list[RunResult], rows: list[Row], folder: Path) -> list[tuple[str, Path]]:
     """Write every figure into `folder`; return (caption, path) pairs in a fixed order."""
     folder.mkdir(parents=True, exist_ok=True)
-    styles = strategy_styles({run.strategy for run in runs})
+    styles = strategy_styles({run.strategy for run in runs}, baseline_strategy(runs))
     by_task: dict[str, list[RunResult]] = defaultdict(list)
     for run in runs:
         by_task[run.task].append(run)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from .bootstrap import Crossover
 from .formats import DASH, format_crossover, format_interval
-from .table import BASELINE, Comparison, Row
+from .table import Comparison, Row, report_baseline
 
 # Test points (the metric ×100) by which the best strategy must beat the task's trivial baseline (result.json's
 # `floor`) for a row to count as learned; below that the row is "neither learns", whatever the intervals say.
@@ -24,7 +24,7 @@ FLOOR_MARGIN = 5.0
 def decision_guide(rows: list[Row], crossovers: dict[tuple, Crossover]) -> list[str]:
     lines = ["## Decision guide", "",
              "Generated from the tests above and nothing else (the published figures play no part). A strategy "
-             f"is named better or worse than {BASELINE} only where its Holm-adjusted p < 0.05. Elsewhere the row is "
+             f"is named better or worse than {report_baseline(rows)} only where its Holm-adjusted p < 0.05. Elsewhere the row is "
              "not resolved: differences below its minimum detectable effect (80% power at Holm's first-step level) "
              "are not excluded, and the cheapest strategy not shown worse is named as a choice by cost alone.",
              ""]
@@ -58,18 +58,18 @@ class Verdicts:
 def verdicts(row: Row) -> Verdicts | str:
     """The row's verdicts, or why it has none."""
     compared = {strategy: comparison for strategy, comparison in row.comparisons.items() if comparison.main}
-    if BASELINE not in row.sides:
-        return f"no {BASELINE} run, nothing to compare."
+    if row.baseline not in row.sides:
+        return f"no {row.baseline} run, nothing to compare."
     if not row.comparisons:
-        return f"only {BASELINE} ran, nothing to compare."
+        return f"only {row.baseline} ran, nothing to compare."
     if not compared:
         return "no comparison with an interval (see the section on comparisons without one)."
     better = sorted((s for s, c in compared.items() if c.winner == s), key=lambda s: -compared[s].delta)
-    worse = [s for s, c in compared.items() if c.winner == BASELINE]
-    candidates = [BASELINE] + [s for s in compared if s not in worse]
+    worse = [s for s, c in compared.items() if c.winner == row.baseline]
+    candidates = [row.baseline] + [s for s in compared if s not in worse]
     # Seconds on the baseline's footing: a strategy whose runs met a slower host is not taken for a dearer one.
     cheapest = min(candidates, key=lambda strategy: row.sides[strategy].run_seconds
-                   / (1.0 if strategy == BASELINE else compared[strategy].host_factor))
+                   / (1.0 if strategy == row.baseline else compared[strategy].host_factor))
     return Verdicts(compared, better, worse, cheapest)
 
 
@@ -93,13 +93,14 @@ def _advice(row: Row) -> str:
     worse_note = "".join(f" {s} is worse: {_tested(compared[s])}." for s in found.worse)
     if found.better:
         best = compared[found.better[0]]
-        return (f"**{found.better[0]}** is better than {BASELINE} by {_tested(best)}, at {_times(best)} its run "
+        return (f"**{found.better[0]}** is better than {row.baseline} by {_tested(best)}, at {_times(best)} its run "
                 f"time.{worse_note}")
     unresolved = "; ".join(f"{s} {format_interval(compared[s].main)}{_undetected(compared[s])}"
                            for s in compared if s not in found.worse)
-    shown = (f"not resolved, no strategy is shown better than {BASELINE}" + (f" ({unresolved})" if unresolved else ""))
+    shown = (f"not resolved, no strategy is shown better than {row.baseline}"
+             + (f" ({unresolved})" if unresolved else ""))
     cheapest = found.cheapest
-    if cheapest != BASELINE:
+    if cheapest != row.baseline:
         cheapest += f" ({_times(compared[cheapest])})"
     return f"{shown}. Cheapest of those not shown worse: {cheapest}, a choice by cost, not a shown tie.{worse_note}"
 
@@ -138,17 +139,17 @@ def _headline_cell(row: Row | None) -> str:
         return "neither learns"
     found = verdicts(row)
     if isinstance(found, str):
-        return f"{BASELINE} only" if list(row.sides) == [BASELINE] else DASH
+        return f"{row.baseline} only" if list(row.sides) == [row.baseline] else DASH
     compared = found.compared
     if found.better:
         cell = _evidence(f"**{found.better[0]}**", compared[found.better[0]])
-    elif found.cheapest != BASELINE:
+    elif found.cheapest != row.baseline:
         chosen = compared[found.cheapest]
         cell = f"{_evidence(found.cheapest, chosen)} (cheapest); none shown better{_undetected_short(chosen)}"
     else:
         others = [s for s in compared if s not in found.worse]
         strongest = max(others, key=lambda s: compared[s].delta, default=None)
-        cell = f"{BASELINE} (cheapest); none shown better" + ("" if strongest is None else (
+        cell = f"{row.baseline} (cheapest); none shown better" + ("" if strongest is None else (
             f" (best: {_evidence(strongest, compared[strongest])}{_undetected_short(compared[strongest])})"))
     return cell + "".join(f"; {s} worse: {format_interval(compared[s].main)}" for s in found.worse)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .load import PROBE_FILE, RunResult, leave_out
-from .table import BASELINE
+from .table import baseline_strategy
 
 
 @dataclass(frozen=True)
@@ -51,12 +51,13 @@ def markdown_probes(probes: list[ProbeResult], runs: list[RunResult]) -> list[st
         key = (probe.task, probe.dataset, probe.model, probe.mix_of or "", probe.train_size, probe.unit)
         grouped[key].append(probe)
     names = sorted({name for probe in probes for name in probe.probes}, key=_representation_order)
+    baseline = baseline_strategy(runs)
     header = ["task", "dataset", "model", "train size", "probed unit", "seeds",
-              *(f"{name}: test (dev)" for name in names), f"{BASELINE} mix weights (runs)"]
+              *(f"{name}: test (dev)" for name in names), f"{baseline} mix weights (runs)"]
     lines = ["## Linear probes on the frozen encoder", "",
              "Logistic regression on each layer's features (per token for tagging, the sentence's mean token for "
              "classification), C chosen on dev; accuracy ×100, mean over seeds. Beside it, the softmax weights "
-             f"of the scalar mix that {BASELINE} runs of the same task and encoder learned (layer 0 first).", "",
+             f"of the scalar mix that {baseline} runs of the same task and encoder learned (layer 0 first).", "",
              "| " + " | ".join(header) + " |", "| " + " | ".join(["---"] * len(header)) + " |"]
     for (task, dataset, model, mix_of, size, unit), group in sorted(grouped.items()):
         cells = [_mean_accuracy(group, name) for name in names]
@@ -80,7 +81,7 @@ def _mean_accuracy(group: list[ProbeResult], name: str) -> str:
 
 def _mix_weights(runs: list[RunResult], task: str, model: str) -> str:
     weights = [run.layer_weights for run in runs
-               if run.task == task and run.model == model and run.strategy == BASELINE and run.layer_weights]
+               if run.task == task and run.model == model and run.baseline and run.layer_weights]
     if not weights or len({len(w) for w in weights}) > 1:
         return "—"
     return ", ".join(f"{w:.2f}" for w in np.mean(weights, axis=0)) + f" ({len(weights)})"

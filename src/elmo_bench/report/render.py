@@ -22,14 +22,14 @@ from .formats import DASH, LEVEL, format_crossover, format_interval
 from .guide import decision_guide, headline
 from .references import PublishedFigure
 from .select import Selection
-from .table import (BASELINE, HOST_SPEED_TOLERANCE, MIN_SEEDS_FOR_VERDICT, SIGNIFICANCE_LEVEL, Comparison, Row,
-                    SideSummary)
+from .table import (HOST_SPEED_TOLERANCE, MIN_SEEDS_FOR_VERDICT, SIGNIFICANCE_LEVEL, Comparison, Row, SideSummary,
+                    report_baseline)
 
 
-def statistics_rule(resamples: int) -> str:
+def statistics_rule(resamples: int, baseline: str) -> str:
     """How Δ, its interval and the verdict are made, naming the resample count the report used."""
     return (
-        f"**Δ and its {LEVEL} interval.** Δ = strategy − {BASELINE}, the mean over the seeds both ran of their "
+        f"**Δ and its {LEVEL} interval.** Δ = strategy − {baseline}, the mean over the seeds both ran of their "
         "paired test-score differences. The interval and p come from a t on the seeds' differences: SE² = s²/K "
         "(their variance over the K seeds: training runs and each run's own test-set noise) + the test set's "
         "share that every seed has in common, which does not average out over seeds; df by Satterthwaite, at most "
@@ -84,8 +84,12 @@ ROW_COLUMNS = (("task", "l"), ("dataset", "l"), ("metric", "l"), ("encoder", "l"
 SETTING_COLUMN = ("setting (chosen on dev)", "l")
 SIDE_COLUMNS = (("test (mean ± std, n)", "r"), ("train s", "r"), ("features s (one-off / amortised)", "r"),
                 ("trainable params", "r"))
-COMPARISON_COLUMNS = ((f"Δ vs {BASELINE} [{LEVEL} CI]", "r"), ("p (Holm)", "l"), ("verdict", "l"),
-                      ("MDE 80% (Holm)", "r"), ("pairs", "l"), ("run s ratio", "r"), ("params ratio", "r"))
+COMPARISON_COLUMNS = (("p (Holm)", "l"), ("verdict", "l"), ("MDE 80% (Holm)", "r"), ("pairs", "l"),
+                      ("run s ratio", "r"), ("params ratio", "r"))  # after the Δ's column, which names the baseline
+
+
+def comparison_columns(baseline: str) -> tuple[tuple[str, str], ...]:
+    return ((f"Δ vs {baseline} [{LEVEL} CI]", "r"), *COMPARISON_COLUMNS)
 ROW_KEY_CELLS = len(ROW_COLUMNS) - 1  # the cells that are the same on every line of one row
 
 
@@ -95,17 +99,18 @@ class Layout:
 
     with_setting: bool
     extra_tests: tuple[str, ...]
+    baseline: str
 
     @classmethod
     def of(cls, rows: list[Row], with_setting: bool) -> Layout:
         return cls(with_setting, tuple(sorted({name for row in rows for side in row.sides.values()
-                                               for name in side.extra_tests})))
+                                               for name in side.extra_tests})), report_baseline(rows))
 
 
 def columns(layout: Layout) -> tuple[tuple[str, str], ...]:
     extra = tuple((f"extra test {name} (mean, n)", "r") for name in layout.extra_tests)
     return (ROW_COLUMNS + ((SETTING_COLUMN,) if layout.with_setting else ()) + SIDE_COLUMNS[:1] + extra
-            + SIDE_COLUMNS[1:] + COMPARISON_COLUMNS)
+            + SIDE_COLUMNS[1:] + comparison_columns(layout.baseline))
 
 
 def format_extra(side: SideSummary, name: str) -> str:
@@ -151,8 +156,8 @@ def _ratio(value: float | None) -> str:
 def _comparison_cells(row: Row, strategy: str) -> list[str]:
     comparison = row.comparison(strategy)
     if comparison is None:
-        first = "(baseline)" if strategy == BASELINE else f"n/a (no {BASELINE} run)"
-        return [first] + [DASH] * (len(COMPARISON_COLUMNS) - 1)
+        first = "(baseline)" if strategy == row.baseline else f"n/a (no {row.baseline} run)"
+        return [first] + [DASH] * len(COMPARISON_COLUMNS)
     return [format_delta(comparison), format_p(comparison), comparison.verdict, _points(comparison.mde),
             format_pairs(comparison), _seconds_ratio(comparison), _ratio(comparison.params_ratio)]
 
@@ -194,7 +199,7 @@ def markdown(rows: list[Row], crossovers: dict[tuple, Crossover], layer_table: l
     layout = Layout.of(rows, with_setting=selections is not None)
     header = [name for name, _ in columns(layout)]
     lines = [
-        *_markdown_intro(n_runs, n_left_out, selections, resamples, _cost_rule(rows)),
+        *_markdown_intro(n_runs, n_left_out, selections, resamples, _cost_rule(rows), layout.baseline),
         *_markdown_headline(rows),
         "## Measured results",
         "",
@@ -204,7 +209,7 @@ def markdown(rows: list[Row], crossovers: dict[tuple, Crossover], layer_table: l
         "",
         *_markdown_encoders(rows),
         *_markdown_every_metric(rows),
-        *_markdown_crossovers(crossovers),
+        *_markdown_crossovers(crossovers, layout.baseline),
         *decision_guide(rows, crossovers),
         *_markdown_class_movers(rows),
         *layer_table,
@@ -234,22 +239,22 @@ def _cost_rule(rows: list[Row]) -> str:
 
 
 def _markdown_intro(n_runs: int, n_left_out: int, selections: list[Selection] | None, resamples: int,
-                    cost_rule: str) -> list[str]:
+                    cost_rule: str, baseline: str) -> list[str]:
     compared = "" if selections is None else (
         f" (the chosen settings, out of {sum(c.n for s in selections for c in s.candidates)} runs compared on dev)")
     return [
-        f"# Strategies compared with {BASELINE}",
+        f"# Strategies compared with {baseline}",
         "",
         f"Measured from {n_runs} complete runs{compared}"
         + (f" ({n_left_out} result files or folders left out; the warnings name them)." if n_left_out else "."),
         "One line per task, encoder, train size and strategy, the baseline's first. "
         "Scores are the task's main metric on the **test** split (×100): mean ± sample std (ddof=1) over seeds, "
         "n = number of seeds; a std of — means a single seed. A row without a "
-        f"{BASELINE} run shows each strategy's scores and no comparison. Extra test sets (`task.extra_test`, "
+        f"{baseline} run shows each strategy's scores and no comparison. Extra test sets (`task.extra_test`, "
         "e.g. out of domain) get a column each (the main metric, mean over seeds), and their Δ with its interval "
         "in *Every metric of the task* (descriptive, not adjusted).",
         "",
-        statistics_rule(resamples),
+        statistics_rule(resamples, baseline),
         "",
         PAIRS_RULE,
         "",
@@ -270,7 +275,7 @@ def headline_lines(rows: list[Row]) -> list[str]:
     """The headline's legend and table, the same in comparison.md and in headline.md (the README's block)."""
     header, lines = headline(rows)
     return [f"Per task and encoder, by the rule of the decision guide below: **bold** where the Holm-adjusted "
-            f"test shows a strategy better than {BASELINE} (its Δ [95% CI] and run-time ratio follow); elsewhere "
+            f"test shows a strategy better than {report_baseline(rows)} (its Δ [95% CI] and run-time ratio follow); elsewhere "
             f"none is shown better, the cheapest strategy not shown worse is named (a choice by cost, not a shown "
             f"tie) with the best other strategy's Δ, and differences below the row's minimum detectable effect "
             f"are not excluded; a strategy shown worse is named after a semicolon.", "",
@@ -300,7 +305,7 @@ def _markdown_encoders(rows: list[Row]) -> list[str]:
             cells = [_encoder_cell(by_encoder.get(encoder), strategy) for encoder in encoders]
             lines.append(_md_line([task, dataset, metric, f"{size:,d}", strategy, *cells]))
     return ["## Encoders side by side", "",
-            f"Each encoder's test mean (n seeds) and, for a strategy, its Δ vs {BASELINE} of the same encoder with "
+            f"Each encoder's test mean (n seeds) and, for a strategy, its Δ vs {report_baseline(rows)} of the same encoder with "
             "its interval and verdict (from the table above). Encoders are never paired with each other: their "
             "scores differ by architecture, pretraining and size, so read across a line for which strategy each "
             "encoder prefers, not which encoder wins.", "",
@@ -331,7 +336,7 @@ def _markdown_every_metric(rows: list[Row]) -> list[str]:
     if not lines:
         return []
     header = ("task", "dataset", "encoder", "train size", "resampled unit", "strategy", "metric",
-              f"Δ vs {BASELINE} [{LEVEL} CI]", "p (unadjusted)")
+              f"Δ vs {report_baseline(rows)} [{LEVEL} CI]", "p (unadjusted)")
     return ["## Every metric of the task", "",
             "The same paired bootstrap for each metric the task reports; the first metric of each comparison is "
             "the main one (Holm-adjusted in the table above); the others are descriptive, not adjusted.", "",
@@ -341,8 +346,8 @@ def _markdown_every_metric(rows: list[Row]) -> list[str]:
               for row, strategy, metric, interval in lines), ""]
 
 
-def _markdown_crossovers(crossovers: dict[tuple, Crossover]) -> list[str]:
-    lines = ["## Where a strategy overtakes " + BASELINE, ""]
+def _markdown_crossovers(crossovers: dict[tuple, Crossover], baseline: str) -> list[str]:
+    lines = ["## Where a strategy overtakes " + baseline, ""]
     if not crossovers:
         return lines + ["No strategy was compared at two or more training sizes with intervals.", ""]
     header = ("task", "dataset", "metric", "encoder", "strategy", "sizes measured", f"crossover size [{LEVEL} CI]")
@@ -365,9 +370,9 @@ def _markdown_class_movers(rows: list[Row]) -> list[str]:
     """Per row and strategy, the classes (entity types, tags) whose mean test F1 differs most from the baseline's."""
     lines = []
     for row in rows:
-        baseline = row.side(BASELINE)
+        baseline = row.side(row.baseline)
         for strategy, side in row.sides.items():
-            compared = baseline is not None and strategy != BASELINE
+            compared = baseline is not None and strategy != row.baseline
             shared = sorted(baseline.class_f1.keys() & side.class_f1.keys()) if compared else []
             moves = sorted(((side.class_f1[name] - baseline.class_f1[name], name) for name in shared),
                            key=lambda move: (-abs(move[0]), move[1]))[:MOVERS]
@@ -378,7 +383,7 @@ def _markdown_class_movers(rows: list[Row]) -> list[str]:
         return []
     return ["## Classes that move most", "",
             f"Per comparison, the {MOVERS} classes, entity types or tags whose test F1 (mean over seeds) differs "
-            f"most from {BASELINE}'s: descriptive, without intervals.", "", *lines, ""]
+            f"most from {report_baseline(rows)}'s: descriptive, without intervals.", "", *lines, ""]
 
 
 def _markdown_still_improving(rows: list[Row]) -> list[str]:
@@ -496,7 +501,7 @@ def intervals_csv(rows: list[Row]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(INTERVAL_FIELDS)
     for row, strategy, metric, interval in every_metric_lines(rows):
-        writer.writerow([row.task, row.dataset, row.model, row.train_size, row.unit, strategy, BASELINE, metric,
+        writer.writerow([row.task, row.dataset, row.model, row.train_size, row.unit, strategy, row.baseline, metric,
                          f"{interval.delta:.4f}", f"{interval.low:.4f}", f"{interval.high:.4f}",
                          f"{interval.p_value:.6g}"])
     return buffer.getvalue()
@@ -537,7 +542,7 @@ def latex(rows: list[Row], with_setting: bool = False) -> str:
     layout = Layout.of(rows, with_setting)
     table_columns = columns(layout)
     return "\n".join([
-        f"% elmo-bench: each strategy vs {BASELINE}, test scores (mean +/- sample std over seeds).",
+        f"% elmo-bench: each strategy vs {layout.baseline}, test scores (mean +/- sample std over seeds).",
         f"% Delta: t on the seeds' paired differences plus the shared test-set variance, {LEVEL} interval; "
         "p Holm-adjusted over the report; MDE at 80% power."
         + (" Settings chosen on dev; test reported once." if with_setting else ""),

@@ -1,6 +1,6 @@
 """The comparison table: one row per (task, model, train size), every strategy against the baseline.
 
-Scores are the main metric on TEST: mean and sample std (ddof=1) over seeds. Each strategy other than BASELINE
+Scores are the main metric on TEST: mean and sample std (ddof=1) over seeds. Each strategy other than the baseline
 is compared with it over the seeds both ran, pair by pair: a pair counts only when both runs trained on the
 same subset of the same data, with the same head, trainer budget and encoder, and were scored on the same test
 set; a pair that is not is left out and the row says what differed. Δ is the mean paired difference; its 95%
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..cell.result import LEGACY_BASELINE
 from .bootstrap import RESAMPLES, Crossover, Interval, crossover, holm, paired_interval, resampled_scores
 from .inference import minimum_detectable_effect
 from .load import RunResult
@@ -30,12 +31,26 @@ MIN_SEEDS_FOR_VERDICT = 2
 # timing moved up to 1.5x between repeats on a busy 2-core machine, a slower host took 2.9x as long for the same
 # updates. The cost ratio is then levelled by them (host_slowdown).
 HOST_SPEED_TOLERANCE = 1.5
-BASELINE = "feature_ensemble"  # what every other strategy is compared with: the frozen encoder of Peters et al.
+class BaselineError(ValueError):
+    """The runs do not name one baseline to compare with; the message says why."""
 
 
-def strategy_order(strategies) -> list[str]:
+def baseline_strategy(runs: list[RunResult]) -> str:
+    """What every other strategy is compared with: the strategy whose runs say they are the baseline (result.json's
+    `baseline`, which the strategy sets; cell/result.py reads it for files from before it was recorded)."""
+    names = sorted({run.strategy for run in runs if run.baseline})
+    if len(names) > 1:
+        raise BaselineError(f"the runs of {', '.join(names)} each say they are the baseline; report them apart")
+    return names[0] if names else LEGACY_BASELINE
+
+
+def report_baseline(rows: list[Row]) -> str:
+    return rows[0].baseline if rows else LEGACY_BASELINE
+
+
+def strategy_order(strategies, baseline: str) -> list[str]:
     """The baseline first, then the others by name, so tables and figures list strategies alike."""
-    return sorted(set(strategies), key=lambda strategy: (strategy != BASELINE, strategy))
+    return sorted(set(strategies), key=lambda strategy: (strategy != baseline, strategy))
 
 
 @dataclass(frozen=True)
@@ -153,6 +168,7 @@ class Row:
     sides: dict[str, SideSummary]  # the strategies run for this row, in strategy_order
     comparisons: dict[str, Comparison] = field(default_factory=dict)  # per strategy other than the baseline
     unit: str = ""  # what the bootstrap resampled on this row's test set, "" without predictions
+    baseline: str = LEGACY_BASELINE  # the strategy every other one is compared with (baseline_strategy)
 
     def side(self, strategy: str) -> SideSummary | None:
         return self.sides.get(strategy)
@@ -176,19 +192,21 @@ def build_rows(runs: list[RunResult], resamples: int = RESAMPLES) -> list[Row]:
     """Rows sorted by task, dataset, metric, model and train size, so the output never depends on file order."""
     scores = score_runs(runs, resamples)
     amortised = amortised_feature_seconds(runs)
+    baseline = baseline_strategy(runs)
     by_row: dict[tuple, dict[str, list[RunResult]]] = defaultdict(lambda: defaultdict(list))
     for run in runs:
         by_row[run.row][run.strategy].append(run)
     rows = []
     for key, by_strategy in sorted(by_row.items()):
-        sides = {strategy: summarise(by_strategy[strategy], amortised) for strategy in strategy_order(by_strategy)}
-        comparisons = {} if BASELINE not in sides else {
-            strategy: compare(key, strategy, by_strategy[strategy], by_strategy[BASELINE], sides, scores)
-            for strategy in sides if strategy != BASELINE}
+        sides = {strategy: summarise(by_strategy[strategy], amortised)
+                 for strategy in strategy_order(by_strategy, baseline)}
+        comparisons = {} if baseline not in sides else {
+            strategy: compare(key, strategy, by_strategy[strategy], (baseline, by_strategy[baseline]), sides, scores)
+            for strategy in sides if strategy != baseline}
         units = {scores[(run.path, TEST)].unit for group in by_strategy.values() for run in group
                  if isinstance(scores[(run.path, TEST)], RunScores)}
         family = by_strategy[next(iter(sides))][0].family
-        rows.append(Row(*key, family, sides, comparisons, ", ".join(sorted(units))))
+        rows.append(Row(*key, family, sides, comparisons, ", ".join(sorted(units)), baseline))
     return _holm_adjusted(rows)
 
 
@@ -276,8 +294,10 @@ def pair_differences(strategy_run: RunResult, baseline_run: RunResult, scores: d
     return differing
 
 
-def compare(row_key: tuple, strategy: str, runs: list[RunResult], baseline_runs: list[RunResult],
+def compare(row_key: tuple, strategy: str, runs: list[RunResult], baseline_runs: tuple[str, list[RunResult]],
             sides: dict[str, SideSummary], scores: dict) -> Comparison:
+    """`strategy`'s runs against the baseline's (its name and runs), seed by seed."""
+    baseline_name, baseline_runs = baseline_runs
     own, base = ({run.seed: run for run in group} for group in (runs, baseline_runs))
     pairs, left_out = [], []
     for seed in sorted(own.keys() & base.keys()):
@@ -286,7 +306,7 @@ def compare(row_key: tuple, strategy: str, runs: list[RunResult], baseline_runs:
             left_out.append(f"seed {seed}: {', '.join(differing)} differ{'s' if len(differing) == 1 else ''}")
         else:
             pairs.append((own[seed], base[seed]))
-    side, baseline = sides[strategy], sides[BASELINE]
+    side, baseline = sides[strategy], sides[baseline_name]
     delta = float(np.mean([mine.test - theirs.test for mine, theirs in pairs])) if pairs else None
     intervals, no_interval = _intervals(row_key, strategy, pairs, scores, TEST)
     extra_names = sorted(set.intersection(*(set(run.extra_tests) for pair in pairs for run in pair))) if pairs else []
@@ -296,7 +316,7 @@ def compare(row_key: tuple, strategy: str, runs: list[RunResult], baseline_runs:
         if extra:
             extra_intervals[name] = next(iter(extra.values()))
     devices_differ = not one_device_type(side, baseline)
-    return Comparison(strategy, BASELINE, len(pairs), tuple(left_out), delta, intervals, extra_intervals, no_interval,
+    return Comparison(strategy, baseline_name, len(pairs), tuple(left_out), delta, intervals, extra_intervals, no_interval,
                       None if devices_differ else _ratio(side.run_seconds, baseline.run_seconds),
                       _ratio(side.trainable_params, baseline.trainable_params),
                       host_slowdown(runs, baseline_runs), devices_differ=devices_differ,
