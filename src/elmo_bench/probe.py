@@ -32,7 +32,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .cell.atomic import write_json
-from .cell.layout import ENCODER_FILE, PROBE_DIR, PROBE_FILE, RESULT_FILE, CellKey, size_tag
+from .cell.layout import ENCODER_FILE, PROBE_DIR, PROBE_FILE, RESULT_FILE, CellKey, size_and_seed, size_tag
 from .cell.result import CellResult, InvalidResult
 from .cell.runner import split_texts, subset_seed
 from .config import DataConfig, check, check_seed
@@ -165,7 +165,7 @@ def learned_mix(cell: str, family: str) -> LearnedMix:
                           "(inputs.layer_norm=true); the probe mixes the raw layers, so it would not be that mix")
     check(result.task_family == family, "probe.cell", f"{path} is a {result.task_family} run ({result.task}); its mix"
           f" weighs layers for that task, and this probe's task is a {family} task")
-    part = f"mix-{result.strategy}-n{result.train_size}-seed{result.seed}"
+    part = "-".join(("mix", result.strategy, *size_and_seed(str(result.train_size), result.seed)))
     return LearnedMix(weights, gamma, result.strategy, part, tuned)
 
 

@@ -45,6 +45,11 @@ def size_tag(train_size: float | None) -> str:
     return str(int(train_size)) if float(train_size).is_integer() else f"{train_size:g}"
 
 
+def size_and_seed(size: str, seed: int) -> tuple[str, str]:
+    """The folder names of a cell's size and seed: n<size>, seed<seed>."""
+    return f"n{size}", f"seed{seed}"
+
+
 @dataclass(frozen=True)
 class CellKey:
     """What names a cell's folder; `size` is the requested size as `size_tag` writes it."""
@@ -57,7 +62,7 @@ class CellKey:
 
     @property
     def relative(self) -> Path:
-        return Path(self.task, self.strategy, self.model, f"n{self.size}", f"seed{self.seed}")
+        return Path(self.task, self.strategy, self.model, *size_and_seed(self.size, self.seed))
 
     def folder(self, root: str | Path) -> Path:
         return Path(root) / self.relative

@@ -149,9 +149,8 @@ def check_identity(path: Path, result: CellResult) -> None:
     claimed = result.key
     if result.requested_train_size is None and folder.size != "all":  # a run from before the size was recorded
         claimed = CellKey(claimed.task, claimed.strategy, claimed.model, folder.size, claimed.seed)
-    for what, says, part in (("task", claimed.task, folder.task), ("strategy", claimed.strategy, folder.strategy),
-                             ("model", claimed.model, folder.model), ("train size", f"n{claimed.size}", f"n{folder.size}"),
-                             ("seed", f"seed{claimed.seed}", f"seed{folder.seed}")):
+    for what, says, part in zip(("task", "strategy", "model", "train size", "seed"), claimed.relative.parts,
+                                folder.relative.parts):
         if says != part:
             raise InvalidResult(f"identity: its {what} is {says!r}, but its folder says {part!r}"
                                 " (a file moved or edited by hand?)")
