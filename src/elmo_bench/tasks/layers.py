@@ -6,9 +6,9 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 
-# A batch padded to at most this many times its real tokens runs each direction over the padded tensor (one fused
-# LSTM call per direction and layer); a more ragged one runs packed, which computes real tokens only.
-PADDED_RUN_MAX_FILL = 1.3
+# Rows are run in groups of similar length, each padded to at most this many times its real steps: more groups
+# mean more, smaller LSTM calls; fewer, more steps spent on padding.
+GROUP_MAX_FILL = 1.25
 
 
 class MaskedBiLSTM(nn.LSTM):
@@ -17,12 +17,12 @@ class MaskedBiLSTM(nn.LSTM):
     The backward direction starts at each sequence's own last token rather than at the padding. It subclasses
     nn.LSTM, so its parameters are an LSTM's, by the same names.
 
-    Two ways to the same outputs: packed (nn.LSTM over a PackedSequence), or, when the batch holds little padding,
-    each direction of each layer as one LSTM call over the padded tensor, the backward one over each row reversed
-    within its own length (padding after a row's last token never reaches its real steps). The second avoids the
-    packed backward pass's per-step slicing of the whole input (a zero-filled copy of it per time step) and runs
-    under bf16 autocast as one fused kernel; the dropout between layers is drawn on the packed layout in both, so a
-    seed draws the same masks either way.
+    It computes what nn.LSTM computes on the packed batch, differently: rows of similar length are grouped
+    (`length_groups`), and each direction of each layer is one LSTM call over a group's padded tensor, the
+    backward one over each row reversed within its own length (padding after a row's last step never reaches its
+    real steps). nn.LSTM's packed backward pass slices the whole packed input once per time step (a zero-filled
+    copy of it each time); these calls run the fused kernel, which bf16 autocast also speeds up. The dropout
+    between layers is drawn on the packed layout, so a seed draws nn.LSTM's very masks.
     """
 
     def __init__(self, input_dim: int, hidden_dim: int, layers: int, dropout: float):
@@ -34,31 +34,47 @@ class MaskedBiLSTM(nn.LSTM):
         if mask.device.type == "meta":  # the device-placement tests: no values to pack by, same shapes
             return super().forward(inputs)[0]
         lengths = mask.sum(dim=1).clamp(min=1)
-        if mask.numel() > PADDED_RUN_MAX_FILL * float(lengths.sum()):
-            return self._packed(inputs, mask, lengths.cpu())
-        return self._padded(inputs, mask, lengths)
-
-    def _packed(self, inputs: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        packed = pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
-        outputs, _ = pad_packed_sequence(super().forward(packed)[0], batch_first=True, total_length=mask.shape[1])
-        return outputs  # (B, T, 2H), zeros at padded positions
-
-    def _padded(self, inputs: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        reverse = reversal_index(lengths, mask.shape[1])  # (B, T)
+        groups = length_groups(lengths.tolist(), GROUP_MAX_FILL)
+        rows = [torch.tensor(group, device=inputs.device) for group in groups]
+        order = torch.argsort(torch.cat(rows))  # from the groups' concatenated rows back to the batch's
+        reversals = [reversal_index(lengths[index], int(lengths[index].max())) for index in rows]
         layer_input = inputs
         for layer in range(self.num_layers):
-            forward = self._direction(layer_input, layer, "")
-            backward = self._direction(reverse_rows(layer_input, reverse), layer, "_reverse")
-            layer_input = torch.cat([forward, reverse_rows(backward, reverse)], dim=-1)
+            parts = [self._layer(layer_input[index, : reverse.shape[1]], reverse, layer, inputs.shape[1])
+                     for index, reverse in zip(rows, reversals)]
+            layer_input = torch.cat(parts).index_select(0, order)
             if layer < self.num_layers - 1 and self.training and self.dropout:
                 layer_input = packed_dropout(layer_input, lengths.cpu(), self.dropout)
-        return layer_input * mask.unsqueeze(-1).to(layer_input.dtype)
+        return layer_input * mask.unsqueeze(-1).to(layer_input.dtype)  # zeros at padded positions
+
+    def _layer(self, inputs: torch.Tensor, reverse: torch.Tensor, layer: int, width: int) -> torch.Tensor:
+        """Both directions of one layer over one group (G, W, D) -> (G, width, 2H), zero-padded to `width`."""
+        forward = self._direction(inputs, layer, "")
+        backward = reverse_rows(self._direction(reverse_rows(inputs, reverse), layer, "_reverse"), reverse)
+        both = torch.cat([forward, backward], dim=-1)
+        return nn.functional.pad(both, (0, 0, 0, width - both.shape[1]))
 
     def _direction(self, inputs: torch.Tensor, layer: int, suffix: str) -> torch.Tensor:
         weights = [getattr(self, f"{name}_l{layer}{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih",
                                                                           "bias_hh")]
         zeros = inputs.new_zeros(1, inputs.shape[0], self.hidden_size)
         return torch._VF.lstm(inputs, (zeros, zeros), weights, True, 1, 0.0, self.training, False, True)[0]
+
+
+def length_groups(lengths: list[int], max_fill: float) -> list[list[int]]:
+    """Row indices in groups of similar length, longest first: a group grows while its padded size (rows x its
+    longest) stays within `max_fill` times its real steps."""
+    order = sorted(range(len(lengths)), key=lambda row: -lengths[row])
+    groups: list[list[int]] = []
+    real = 0
+    for row in order:
+        if groups and (len(groups[-1]) + 1) * lengths[groups[-1][0]] <= max_fill * (real + lengths[row]):
+            groups[-1].append(row)
+            real += lengths[row]
+        else:
+            groups.append([row])
+            real = lengths[row]
+    return groups
 
 
 def reversal_index(lengths: torch.Tensor, width: int) -> torch.Tensor:
