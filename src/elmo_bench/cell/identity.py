@@ -17,7 +17,9 @@ from .layout import CONFIG_FILE
 # written before a key existed is the same experiment as one that sets the key to this value.
 # task.unseen_labels: earlier runs scored an unseen tag as wrong without a word; on data where a run with "error"
 # succeeds (no unseen tag), that is the same experiment.
-ADDED_KEYS = {"trainer.min_delta": 0.0, "task.unseen_labels": "error"}
+# task.extra_test_max_examples / extra_test_seed: earlier runs scored every example of an extra test set.
+ADDED_KEYS = {"trainer.min_delta": 0.0, "task.unseen_labels": "error", "task.extra_test_max_examples": {},
+              "task.extra_test_seed": 0}
 # Keys that may change without changing the cell: a run may resume with another thread count, or on another
 # device (a cell started on a CPU and resumed on a GPU; the checkpoint is loaded onto whichever runs it).
 IGNORED_FOR_IDENTITY = ("force", "keep_checkpoint", "keep_encoder", "trainer.device", "trainer.threads")
