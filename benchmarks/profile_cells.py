@@ -17,10 +17,13 @@ updates by the Trainer itself (after `--warmup` untimed ones), with timers aroun
 | optimizer | gradient clipping and the optimizer's step |
 | other | the rest of the update: zero_grad, loss.item(), the regulariser, the progress bar |
 
-Dev scoring (`predict` on dev, at most `--dev-examples` examples, scaled to the whole dev set) and process
+finetune runs with `strategy.unfreeze_steps=0` (every biLM part trains from the first update: a study cell's
+state after its first 100 updates) unless `--gradual`. The data are `$ELMO_BENCH_DATA` as bench_cells.py's `bench_data` copies them (STS-B's control character
+replaced). Dev scoring (`predict` on dev, at most `--dev-examples` examples, scaled to the whole dev set) and process
 start-up (a fresh interpreter importing elmo_bench's runner, and building the cell) are reported beside.
 FLOPs per update come from `torch.utils.flop_counter.FlopCounterMode` over one update (matrix products only, as
-that counter counts); "% of mm peak" divides the update's achieved rate by this machine's fp32 `torch.mm` rate
+that counter counts; oneDNN off while counting, since its fused LSTM has no formula: the FLOPs the LSTMs do,
+padding inside a batch included where the code runs it); "% of mm peak" divides the update's achieved rate by this machine's fp32 `torch.mm` rate
 (2048², best of 5, the same thread count), measured at the start and the end of the run.
 """
 from __future__ import annotations
@@ -174,7 +177,8 @@ def update_flops(cell, trainer) -> tuple[float, float]:
     order = batches(cell.task, cell.train, trainer.config.batch_tokens, 0)
     examples = [cell.train[i] for i in order[0]]
     counter = FlopCounterMode(display=False)
-    with counter:
+    # oneDNN's fused LSTM kernel has no FLOP formula: counted on the native kernel, which runs as matrix products
+    with counter, torch.backends.mkldnn.flags(enabled=False):
         with autocast(trainer.device, trainer.config.precision):
             loss = cell.model.loss(examples)
         loss.backward()
@@ -192,7 +196,9 @@ def config_for(cell_spec: str, args: argparse.Namespace):
     model = "model=fixture" if task in FIXTURE_TASKS and args.model is None else f"model={args.model or 'cpu-small'}"
     overrides = [f"task={task}", f"strategy={strategy}", model, f"data.train_size={size}", "data.use_hub=false",
                  f"trainer.precision={args.precision}", f"trainer.threads={args.threads}",
-                 f"output_dir={args.scratch}", *args.override]
+                 f"output_dir={args.scratch}", f"data.root={args.data_root}", *args.override]
+    if strategy == "finetune" and not args.gradual:  # the steady state after gradual unfreezing: every part trains
+        overrides.append("strategy.unfreeze_steps=0")
     return make_config(overrides)
 
 
@@ -286,14 +292,23 @@ def main() -> None:
     parser.add_argument("--dev-examples", type=int, default=400, help="dev examples scored (time scaled to all)")
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--gradual", action="store_true",
+                        help="finetune as configured (gradual unfreezing: the first 50 updates train the top part only)")
     parser.add_argument("--scratch", default="outputs/profile_cells")
     parser.add_argument("--json", default=None)
     parser.add_argument("override", nargs="*", help="extra Hydra overrides for every cell")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    from bench_cells import bench_data
+
+    shared = Path(os.environ.get("ELMO_BENCH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    args.data_root = bench_data(shared, Path(args.scratch).resolve() / "data", None)
     peak_start = mm_peak()
     startup = startup_seconds()
-    rows = [profile_cell(spec, args) for spec in args.cells.split(",")]
+    rows = []
+    for spec in args.cells.split(","):
+        rows.append(profile_cell(spec, args))
+        print(json.dumps(rows[-1]), flush=True)
     peak = max(peak_start, mm_peak())
     print(f"fp32 mm peak: {peak_start:.1f} GFLOP/s at the start, {peak:.1f} best; process start-up {startup:.1f} s;"
           f" torch {torch.__version__}, {args.threads} thread(s), precision {args.precision}\n")
