@@ -16,8 +16,9 @@ The dev and test sets of NER, POS and SST-5 are cut to their first `--eval-examp
 under `--out`), so that scoring does not swamp the updates at this small budget; STS-B's are whole. STS-B's training
 file has one control character that elmo-bench refuses; the copy replaces it (`bench_data`).
 
-Per run: seconds per update (result.json's train_seconds / steps), the dev scoring, and the whole process's wall
-time. Printed: per cell the medians and the old/new ratios with their spread over repeats, per strategy the
+Per run: seconds per update (result.json's train_seconds / steps, wall clock), the dev scoring, and the whole
+process's wall and CPU time (user + system of the child: on a shared machine, time the core spends on other
+processes counts in the wall clock only). Printed: per cell the medians and the old/new ratios with their spread over repeats, per strategy the
 geometric mean of the update ratios, and the whole benchmark's ratio (sum of median wall times). Predictions of
 the two sides are compared file by file (dev and test).
 """
@@ -27,6 +28,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -66,20 +68,22 @@ def bench_data(shared: Path, root: Path, sentences: int | None) -> Path:
     return root
 
 
-def run_cell(source: Path, task: str, strategy: str, size: int, output: Path, args, extra: list[str]) -> float:
-    """One fresh process training and scoring one cell; its wall seconds."""
+def run_cell(source: Path, task: str, strategy: str, size: int, output: Path, args,
+             extra: list[str]) -> tuple[float, float]:
+    """One fresh process training and scoring one cell; its wall seconds and its CPU seconds (user + system: on
+    a shared machine, the time other processes take the core counts in the wall time only)."""
     overrides = [f"task={task}", f"strategy={strategy}", f"data.train_size={size}", "model=cpu-small", "seed=1",
                  f"trainer.max_steps={args.max_steps}", f"trainer.min_steps={args.max_steps}",
                  "trainer.eval_steps=1000000", f"trainer.threads={args.threads}", f"output_dir={output}",
                  f"data.root={args.data_root}", "data.use_hub=false", "force=true", *extra]
     env = {**os.environ, "PYTHONPATH": str(source / "src"), "OMP_NUM_THREADS": str(args.threads)}
-    start = time.perf_counter()
+    start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run([sys.executable, "-c", "from elmo_bench.cli import main; main()", *overrides], env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    seconds = time.perf_counter() - start
+    seconds, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode:
         raise SystemExit(f"{source} {task} {strategy} {size} failed:\n{done.stderr[-3000:]}")
-    return seconds
+    return seconds, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 def folder(output: Path, task: str, strategy: str, size: int) -> Path:
@@ -89,10 +93,11 @@ def folder(output: Path, task: str, strategy: str, size: int) -> Path:
 def measure(side: str, source: Path, cell: tuple, repeat: int, args, extra: list[str]) -> dict:
     task, strategy, size = cell
     output = Path(args.out) / side / f"repeat{repeat}"
-    wall = run_cell(source, task, strategy, size, output, args, extra)
+    wall, cpu = run_cell(source, task, strategy, size, output, args, extra)
     result = CellResult.read(folder(output, task, strategy, size) / "result.json")
     features_computed = sum(c["seconds"] or 0.0 for c in result.feature_cost or [] if c["computed_here"])
     return {"side": side, "cell": f"{task}:{strategy}:{size}", "repeat": repeat, "wall": wall - features_computed,
+            "cpu": cpu - features_computed, "cell_cpu": result.cpu_seconds,
             "update": result.train_seconds / result.steps, "dev_eval": result.eval_seconds, "steps": result.steps,
             "dev": result.dev, "test": result.test, "precision": result.precision or "fp32"}
 
@@ -119,31 +124,36 @@ def ratio_summary(rows: list[dict], cell: str, key: str) -> tuple[float, float, 
 
 def report(rows: list[dict], cells: list[tuple], args) -> dict:
     lines = ["| cell | s/update old | new | ratio (range) | dev eval s old | new | wall s old | new | ratio (range) |"
-             " predictions | dev old/new | test old/new |", "|" + "---|" * 12]
+             " CPU s old | new | ratio (range) | predictions | dev old/new | test old/new |", "|" + "---|" * 15]
     summary = {"cells": {}}
     for cell in cells:
         name = ":".join(map(str, cell))
         u_old, u_new, u_ratio, u_range = ratio_summary(rows, name, "update")
         e_old, e_new, _, _ = ratio_summary(rows, name, "dev_eval")
         w_old, w_new, w_ratio, w_range = ratio_summary(rows, name, "wall")
+        c_old, c_new, c_ratio, c_range = ratio_summary(rows, name, "cpu")
         first = {r["side"]: r for r in rows if r["cell"] == name and r["repeat"] == 0}
         same = same_predictions(Path(args.out), cell)
         summary["cells"][name] = {"update": [u_old, u_new, u_ratio, u_range], "wall": [w_old, w_new, w_ratio, w_range],
+                                  "cpu": [c_old, c_new, c_ratio, c_range],
                                   "dev_eval": [e_old, e_new], "predictions": same,
                                   "scores": {side: [first[side]["dev"], first[side]["test"]] for side in first}}
         lines.append(f"| {name} | {u_old:.3f} | {u_new:.3f} | {u_ratio:.2f}x ({u_range[0]:.2f}-{u_range[1]:.2f}) | "
                      f"{e_old:.1f} | {e_new:.1f} | {w_old:.1f} | {w_new:.1f} | {w_ratio:.2f}x ({w_range[0]:.2f}-"
-                     f"{w_range[1]:.2f}) | {same} | {first['old']['dev']:.2f}/{first['new']['dev']:.2f} | "
+                     f"{w_range[1]:.2f}) | {c_old:.1f} | {c_new:.1f} | {c_ratio:.2f}x ({c_range[0]:.2f}-{c_range[1]:.2f}) |"
+                     f" {same} | {first['old']['dev']:.2f}/{first['new']['dev']:.2f} | "
                      f"{first['old']['test']:.2f}/{first['new']['test']:.2f} |")
     print("\n".join(lines))
     for strategy in STRATEGIES:
         ratios = [v["update"][2] for k, v in summary["cells"].items() if f":{strategy}:" in k]
         summary[f"{strategy}_update_ratio"] = math.exp(statistics.mean(math.log(r) for r in ratios))
         print(f"{strategy}: updates {summary[f'{strategy}_update_ratio']:.2f}x faster (geometric mean over cells)")
-    old_total = sum(v["wall"][0] for v in summary["cells"].values())
-    new_total = sum(v["wall"][1] for v in summary["cells"].values())
-    summary["whole"] = [old_total, new_total, old_total / new_total]
-    print(f"whole benchmark: {old_total:.0f} s old, {new_total:.0f} s new: {old_total / new_total:.2f}x")
+    for clock in ("wall", "cpu"):
+        old_total = sum(v[clock][0] for v in summary["cells"].values())
+        new_total = sum(v[clock][1] for v in summary["cells"].values())
+        summary[f"whole_{clock}"] = [old_total, new_total, old_total / new_total]
+        print(f"whole benchmark, {clock} seconds (medians summed): {old_total:.0f} old, {new_total:.0f} new:"
+              f" {old_total / new_total:.2f}x")
     return summary
 
 
@@ -157,6 +167,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--eval-examples", type=int, default=500)
     parser.add_argument("--new-overrides", nargs="*", default=[], help="extra overrides for the new side only")
+    parser.add_argument("--no-warmup", action="store_true", help="the feature cache is filled already")
     parser.add_argument("--out", default="outputs/bench_cells")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
@@ -165,7 +176,7 @@ def main() -> None:
     cells = ([tuple(int(p) if p.isdigit() else p for p in c.split(":")) for c in args.cells.split(",")]
              if args.cells else [(t, s, n) for t in TASKS for s in STRATEGIES for n in SIZES])
     for cell in cells:  # the shared feature cache filled before any timing
-        if cell[1] == "feature_ensemble":
+        if cell[1] == "feature_ensemble" and not args.no_warmup:
             run_cell(args.new, *cell, Path(args.out) / "warmup", args, [])
     rows = []
     for repeat in range(args.repeats):

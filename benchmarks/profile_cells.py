@@ -4,7 +4,8 @@
     python benchmarks/profile_cells.py --cells ner:feature_ensemble:1000 --updates 30 --json out/profile.json
     python benchmarks/profile_cells.py --precision bf16         # the same under CPU bf16 autocast
 
-Each cell is built as the runner builds it (data, encoder, features from the cache), then trained for `--updates`
+Every time is CPU seconds of the process (`time.process_time`; one thread), so neighbours on a shared machine
+do not count. Each cell is built as the runner builds it (data, encoder, features from the cache), then trained for `--updates`
 updates by the Trainer itself (after `--warmup` untimed ones), with timers around its parts:
 
 | part | what |
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -48,6 +50,12 @@ PARTS = ("batching", "features", "encoder_fwd", "head_fwd", "crf_fwd", "encoder_
          "optimizer", "other")
 
 
+def now() -> float:
+    """CPU seconds of this process (one thread: the time the core worked for it), not the wall clock: on a shared
+    machine a neighbour that takes the core would otherwise count as this code's time."""
+    return time.process_time()
+
+
 def mm_peak(size: int = 2048, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
     """GFLOP/s of one `torch.mm` of two size² matrices, best of `repeats`, with the current threads."""
     a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
@@ -57,9 +65,9 @@ def mm_peak(size: int = 2048, repeats: int = 5, dtype: torch.dtype = torch.float
 
 
 def _timed(work) -> float:
-    start = time.perf_counter()
+    start = now()
     work()
-    return time.perf_counter() - start
+    return now() - start
 
 
 @dataclass
@@ -77,7 +85,7 @@ class Clock:
 
     def mark(self, name: str) -> None:
         """The latest time a gradient reached `name` during this backward pass."""
-        self.marks[name] = time.perf_counter()
+        self.marks[name] = now()
 
 
 class TimedLayers(torch.nn.Module):
@@ -88,9 +96,9 @@ class TimedLayers(torch.nn.Module):
         self.source, self.clock, self.part = source, clock, part
 
     def forward(self, texts):
-        start = time.perf_counter()
+        start = now()
         layers, mask = self.source(texts)
-        self.clock.add(self.part, time.perf_counter() - start)
+        self.clock.add(self.part, now() - start)
         for layer in layers:
             if layer.requires_grad:
                 layer.register_hook(lambda grad: self.clock.mark("layers"))
@@ -109,9 +117,9 @@ def instrument(cell, trainer, clock: Clock) -> None:
         likelihood = crf.log_likelihood
 
         def timed_likelihood(emissions, tags, mask):
-            start = time.perf_counter()
+            start = now()
             out = likelihood(emissions, tags, mask)
-            clock.add("crf_fwd", time.perf_counter() - start)
+            clock.add("crf_fwd", now() - start)
             if emissions.requires_grad:
                 emissions.register_hook(lambda grad: clock.mark("emissions"))
             return out
@@ -119,33 +127,33 @@ def instrument(cell, trainer, clock: Clock) -> None:
     step = trainer.optimizer.step
 
     def timed_step(*args, **kwargs):
-        start = time.perf_counter()
+        start = now()
         out = step(*args, **kwargs)
-        clock.add("optimizer", time.perf_counter() - start)
+        clock.add("optimizer", now() - start)
         return out
     trainer.optimizer.step = timed_step
     clip = torch.nn.utils.clip_grad_norm_
 
     def timed_clip(*args, **kwargs):
-        start = time.perf_counter()
+        start = now()
         out = clip(*args, **kwargs)
-        clock.add("optimizer", time.perf_counter() - start)
+        clock.add("optimizer", now() - start)
         return out
     torch.nn.utils.clip_grad_norm_ = timed_clip
     batches = training.batches
 
     def timed_batches(*args, **kwargs):
-        start = time.perf_counter()
+        start = now()
         out = batches(*args, **kwargs)
-        clock.add("batching", time.perf_counter() - start)
+        clock.add("batching", now() - start)
         return out
     training.batches = timed_batches
     loss = cell.model.loss
 
     def timed_loss(examples):
-        start = time.perf_counter()
+        start = now()
         out = loss(examples)
-        clock.add("forward", time.perf_counter() - start)
+        clock.add("forward", now() - start)
         return out
     cell.model.loss = timed_loss
     _time_backward(clock)
@@ -156,9 +164,9 @@ def _time_backward(clock: Clock) -> None:
 
     def timed_backward(self, *args, **kwargs):
         clock.marks = {}
-        start = time.perf_counter()
+        start = now()
         out = backward(self, *args, **kwargs)
-        end = time.perf_counter()
+        end = now()
         reached = clock.marks.get("layers", end)
         clock.add("head_bwd", reached - start)
         clock.add("encoder_bwd", end - reached)
@@ -168,24 +176,23 @@ def _time_backward(clock: Clock) -> None:
     torch.Tensor.backward = timed_backward
 
 
-def update_flops(cell, trainer) -> tuple[float, float]:
-    """(all, encoder) FLOPs of one update (forward and backward) on the first training batch."""
+def update_flops(cell, trainer, batches_counted: int = 3) -> tuple[float, float]:
+    """(all, encoder) FLOPs of one update (forward and backward), the mean over the first batches of an epoch."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from elmo_bench.training import autocast, batches
 
-    order = batches(cell.task, cell.train, trainer.config.batch_tokens, 0)
-    examples = [cell.train[i] for i in order[0]]
+    order = batches(cell.task, cell.train, trainer.config.batch_tokens, 0)[:batches_counted]
     counter = FlopCounterMode(display=False)
     # oneDNN's fused LSTM kernel has no FLOP formula: counted on the native kernel, which runs as matrix products
     with counter, torch.backends.mkldnn.flags(enabled=False):
-        with autocast(trainer.device, trainer.config.precision):
-            loss = cell.model.loss(examples)
-        loss.backward()
+        for batch in order:
+            with autocast(trainer.device, trainer.config.precision):
+                loss = cell.model.loss([cell.train[i] for i in batch])
+            loss.backward()
     trainer.optimizer.zero_grad(set_to_none=True)
-    counts = counter.get_flop_counts()
-    encoder = sum(sum(ops.values()) for name, ops in counts.items() if name.endswith("embedder.layers"))
-    return float(counter.get_total_flops()), float(encoder)
+    encoder = sum(counter.get_flop_counts().get("Embedder.layers", {}).values())  # the live encoder (finetune)
+    return counter.get_total_flops() / len(order), encoder / len(order)
 
 
 def config_for(cell_spec: str, args: argparse.Namespace):
@@ -209,13 +216,15 @@ def profile_cell(cell_spec: str, args: argparse.Namespace) -> dict:
 
     config = config_for(cell_spec, args)
     device = resolve_device(config.trainer.device)
-    start = time.perf_counter()
+    start = now()
     cell = build(config, device)
-    build_seconds = time.perf_counter() - start
+    build_seconds = now() - start
     checkpoint = Path(args.scratch) / "profile_checkpoint.pt"
     trainer = Trainer(cell.task, cell.model, cell.strategy, cell.groups, config.trainer, device, config.seed,
                       checkpoint, regularizer=lambda: config.inputs.mix_l2 * cell.embedder.mix_penalty())
     flops, encoder_flops = update_flops(cell, trainer)
+    if args.flops_only:
+        return {"cell": cell_spec, "gflop_per_update": flops / 1e9, "encoder_gflop_per_update": encoder_flops / 1e9}
     clock = Clock()
     instrument(cell, trainer, clock)
     per_epoch = len(batches(cell.task, cell.train, config.trainer.batch_tokens, 0))
@@ -225,21 +234,21 @@ def profile_cell(cell_spec: str, args: argparse.Namespace) -> dict:
     budget = Budget(per_epoch, total, 0, 1)
     while trainer.progress.stage_step < args.warmup:
         trainer._train_epoch(cell.train, Budget(per_epoch, args.warmup, 0, 1))
-    clock.active, done, start = True, trainer.progress.stage_step, time.perf_counter()
+    clock.active, done, start = True, trainer.progress.stage_step, now()
     padded, real = [], []
     while trainer.progress.stage_step < total:
         trainer._train_epoch(cell.train, budget)
-    update_seconds = (time.perf_counter() - start) / (trainer.progress.stage_step - done)
+    update_seconds = (now() - start) / (trainer.progress.stage_step - done)
     clock.active = False
     for batch in batches(cell.task, cell.train, config.trainer.batch_tokens, 1):
         lengths = [cell.task.length(cell.train[i]) for i in batch]
         padded.append(len(batch) * max(lengths))
         real.append(sum(lengths))
     dev = cell.splits.dev[: args.dev_examples]
-    start = time.perf_counter()
+    start = now()
     predicted = predict(cell.task, cell.model, dev, config.trainer, device)
     cell.task.score([e.label for e in dev], predicted)
-    dev_seconds = (time.perf_counter() - start) * len(cell.splits.dev) / len(dev)
+    dev_seconds = (now() - start) * len(cell.splits.dev) / len(dev)
     return summarise(cell_spec, config, clock, update_seconds, trainer.progress.stage_step - done, flops,
                      encoder_flops, dev_seconds, build_seconds, per_epoch, padded, real, len(cell.splits.dev))
 
@@ -260,12 +269,12 @@ def summarise(cell_spec, config, clock, update_seconds, updates, flops, encoder_
 
 
 def startup_seconds() -> float:
-    """A fresh interpreter importing the runner (what every cell of a sweep pays when run as its own process)."""
-    source = Path(__file__).resolve().parents[1] / "src"
-    env = {**os.environ, "PYTHONPATH": f"{source}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import elmo_bench.cli, elmo_bench.cell.runner"], check=True, env=env)
-    return time.perf_counter() - start
+    """CPU seconds of a fresh interpreter importing the runner (what every cell of a sweep pays when run as its own
+    process)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-c", "import elmo_bench.cli, elmo_bench.cell.runner"], check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 def table(rows: list[dict], peak: float) -> str:
@@ -294,6 +303,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--gradual", action="store_true",
                         help="finetune as configured (gradual unfreezing: the first 50 updates train the top part only)")
+    parser.add_argument("--flops-only", action="store_true", help="count each cell's FLOPs per update, time nothing")
     parser.add_argument("--scratch", default="outputs/profile_cells")
     parser.add_argument("--json", default=None)
     parser.add_argument("override", nargs="*", help="extra Hydra overrides for every cell")
@@ -303,6 +313,10 @@ def main() -> None:
 
     shared = Path(os.environ.get("ELMO_BENCH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
     args.data_root = bench_data(shared, Path(args.scratch).resolve() / "data", None)
+    if args.flops_only:
+        rows = [profile_cell(spec, args) for spec in args.cells.split(",")]
+        print(json.dumps(rows, indent=1))
+        return
     peak_start = mm_peak()
     startup = startup_seconds()
     rows = []

@@ -322,7 +322,7 @@ def test_an_extra_test_set_sampled_down_by_its_key(trec_root):
     ids = [e.id for e in first.examples]
     assert len(ids) == 4 and ids == sorted(ids, key=lambda i: int(i.split("-")[1]))  # kept in file order
     assert ids == [e.id for e in again.examples] and ids != [e.id for e in other.examples]
-    assert {e.texts[0][2] for e in first.examples} == {i.split("-")[1] for i in ids}  # each id keeps its own text
+    assert {e.texts[0][1] for e in first.examples} == {str(int(i.split("-")[1]) - 1) for i in ids}  # ids count lines from 1
     assert (first.details["examples"], first.details["examples_read"], first.details["as_read"]["examples"]) == (4, 10, 10)
     assert (first.details["max_examples"], first.details["sample_seed"]) == (4, 3)
     everything = load([*TREC, "+task.extra_test.web=web/questions.txt", "+task.extra_test_max_examples.web=10"],
