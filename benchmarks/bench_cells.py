@@ -18,7 +18,8 @@ file has one control character that elmo-bench refuses; the copy replaces it (`b
 
 Per run: seconds per update (result.json's train_seconds / steps, wall clock), the dev scoring, and the whole
 process's wall and CPU time (user + system of the child: on a shared machine, time the core spends on other
-processes counts in the wall clock only). Printed: per cell the medians and the old/new ratios with their spread over repeats, per strategy the
+processes counts in the wall clock only), and the cell's own CPU seconds (result.json's cpu_seconds: from the
+cell's start, imports excluded). Printed: per cell the medians and the old/new ratios with their spread over repeats, per strategy the
 geometric mean of the update ratios, and the whole benchmark's ratio (sum of median wall times). Predictions of
 the two sides are compared file by file (dev and test).
 """
@@ -115,8 +116,9 @@ def same_predictions(out: Path, cell: tuple) -> str:
 
 def ratio_summary(rows: list[dict], cell: str, key: str) -> tuple[float, float, float, float]:
     """(median old, median new, old/new of the medians, spread: min and max of the per-repeat ratios)."""
-    old = [r[key] for r in rows if r["cell"] == cell and r["side"] == "old"]
-    new = [r[key] for r in rows if r["cell"] == cell and r["side"] == "new"]
+    runs = {(r["side"], r["repeat"]): r[key] for r in rows if r["cell"] == cell}
+    paired = sorted(repeat for side, repeat in runs if side == "old" and ("new", repeat) in runs)  # whole pairs only
+    old, new = [runs["old", repeat] for repeat in paired], [runs["new", repeat] for repeat in paired]
     per_repeat = [a / b for a, b in zip(old, new)]
     return statistics.median(old), statistics.median(new), statistics.median(old) / statistics.median(new), \
         (min(per_repeat), max(per_repeat))
@@ -124,7 +126,8 @@ def ratio_summary(rows: list[dict], cell: str, key: str) -> tuple[float, float, 
 
 def report(rows: list[dict], cells: list[tuple], args) -> dict:
     lines = ["| cell | s/update old | new | ratio (range) | dev eval s old | new | wall s old | new | ratio (range) |"
-             " CPU s old | new | ratio (range) | predictions | dev old/new | test old/new |", "|" + "---|" * 15]
+             " CPU s old | new | ratio (range) | cell CPU s old | new | ratio (range) | predictions | dev old/new |"
+             " test old/new |", "|" + "---|" * 18]
     summary = {"cells": {}}
     for cell in cells:
         name = ":".join(map(str, cell))
@@ -132,23 +135,28 @@ def report(rows: list[dict], cells: list[tuple], args) -> dict:
         e_old, e_new, _, _ = ratio_summary(rows, name, "dev_eval")
         w_old, w_new, w_ratio, w_range = ratio_summary(rows, name, "wall")
         c_old, c_new, c_ratio, c_range = ratio_summary(rows, name, "cpu")
+        k_old, k_new, k_ratio, k_range = ratio_summary(rows, name, "cell_cpu")
         first = {r["side"]: r for r in rows if r["cell"] == name and r["repeat"] == 0}
         same = same_predictions(Path(args.out), cell)
         summary["cells"][name] = {"update": [u_old, u_new, u_ratio, u_range], "wall": [w_old, w_new, w_ratio, w_range],
                                   "cpu": [c_old, c_new, c_ratio, c_range],
+                                  "cell_cpu": [k_old, k_new, k_ratio, k_range],
                                   "dev_eval": [e_old, e_new], "predictions": same,
                                   "scores": {side: [first[side]["dev"], first[side]["test"]] for side in first}}
         lines.append(f"| {name} | {u_old:.3f} | {u_new:.3f} | {u_ratio:.2f}x ({u_range[0]:.2f}-{u_range[1]:.2f}) | "
                      f"{e_old:.1f} | {e_new:.1f} | {w_old:.1f} | {w_new:.1f} | {w_ratio:.2f}x ({w_range[0]:.2f}-"
                      f"{w_range[1]:.2f}) | {c_old:.1f} | {c_new:.1f} | {c_ratio:.2f}x ({c_range[0]:.2f}-{c_range[1]:.2f}) |"
+                     f" {k_old:.1f} | {k_new:.1f} | {k_ratio:.2f}x ({k_range[0]:.2f}-{k_range[1]:.2f}) |"
                      f" {same} | {first['old']['dev']:.2f}/{first['new']['dev']:.2f} | "
                      f"{first['old']['test']:.2f}/{first['new']['test']:.2f} |")
     print("\n".join(lines))
     for strategy in STRATEGIES:
         ratios = [v["update"][2] for k, v in summary["cells"].items() if f":{strategy}:" in k]
+        if not ratios:
+            continue
         summary[f"{strategy}_update_ratio"] = math.exp(statistics.mean(math.log(r) for r in ratios))
         print(f"{strategy}: updates {summary[f'{strategy}_update_ratio']:.2f}x faster (geometric mean over cells)")
-    for clock in ("wall", "cpu"):
+    for clock in ("wall", "cpu", "cell_cpu"):
         old_total = sum(v[clock][0] for v in summary["cells"].values())
         new_total = sum(v[clock][1] for v in summary["cells"].values())
         summary[f"whole_{clock}"] = [old_total, new_total, old_total / new_total]
@@ -170,16 +178,19 @@ def main() -> None:
     parser.add_argument("--no-warmup", action="store_true", help="the feature cache is filled already")
     parser.add_argument("--out", default="outputs/bench_cells")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--summarise", type=Path, default=None,
+                        help="no runs: summarise the run lines an earlier (perhaps interrupted) run printed")
     args = parser.parse_args()
     shared = Path(os.environ.get("ELMO_BENCH_DATA", REPO.parent / "shared" / "data"))
     args.data_root = bench_data(shared, Path(args.out).resolve() / "data", args.eval_examples)
     cells = ([tuple(int(p) if p.isdigit() else p for p in c.split(":")) for c in args.cells.split(",")]
              if args.cells else [(t, s, n) for t in TASKS for s in STRATEGIES for n in SIZES])
     for cell in cells:  # the shared feature cache filled before any timing
-        if cell[1] == "feature_ensemble" and not args.no_warmup:
+        if cell[1] == "feature_ensemble" and not args.no_warmup and args.summarise is None:
             run_cell(args.new, *cell, Path(args.out) / "warmup", args, [])
-    rows = []
-    for repeat in range(args.repeats):
+    rows = [] if args.summarise is None else [json.loads(line) for line in args.summarise.read_text().splitlines()
+                                              if line.startswith("{")]
+    for repeat in range(args.repeats if args.summarise is None else 0):
         for cell in cells:
             sides = [("old", args.old, []), ("new", args.new, args.new_overrides)]
             for side, source, extra in sides if repeat % 2 == 0 else sides[::-1]:
