@@ -5,16 +5,21 @@ one-epoch cells of `+experiment=study_cost`, and each study cell projected from 
     python benchmarks/study_costs.py outputs/study_cost [--max-epochs 30 --min-steps 300 --max-steps N
                                                          --eval-steps 50 --seeds 3]
     python benchmarks/study_costs.py --spent results/study_cpu       # what the finished cells did cost
+    python benchmarks/study_costs.py --spent results/study_converge --speedup out/bench_cells.json
 
 A study cell's projection is an upper bound (no early stopping): its planned updates times the measured seconds
 per update, plus one dev evaluation per `eval_steps` updates (whole epochs), plus features and the final
 scoring as measured. Prints a Markdown table per cell and the grid's total. With --spent, it reads a study's
 finished cells instead and tells where their time went, per task and strategy, with each strategy's cost as a
-ratio to feature_ensemble's.
+ratio to feature_ensemble's. With --speedup (bench_cells.py's JSON: old/new ratios measured in one run), it adds
+what those cells would cost with the new code: their updates divided by the measured update ratio of their task and
+strategy, dev scoring and the rest (mostly the final predictions) by the measured dev-scoring ratio, features as
+they were; a task or strategy the benchmark lacks takes the mean over what it has (marked).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -75,7 +80,34 @@ def fill_missing(cells: dict, sizes: list[int]) -> None:
 PARTS = ("train_seconds", "eval_seconds", "feature_seconds")  # the rest of a cell's wall time is loading and scoring
 
 
-def spent(folder: Path) -> None:
+def speedups(path: Path) -> dict[tuple[str, str], tuple[float, float]]:
+    """(task, strategy) -> (update ratio, dev-scoring ratio), old/new, each the geometric mean over the sizes that
+    bench_cells.py measured."""
+    ratios: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
+    for cell, value in json.loads(path.read_text(encoding="utf-8"))["summary"]["cells"].items():
+        task, strategy, _ = cell.split(":")
+        old_eval, new_eval = value["dev_eval"]
+        ratios[(task, strategy)].append((value["update"][2], old_eval / new_eval))
+    return {key: tuple(geometric_mean([pair[i] for pair in pairs]) for i in range(2)) for key, pairs in ratios.items()}
+
+
+def geometric_mean(values: list[float]) -> float:
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def speedup_for(table: dict, task: str, strategy: str) -> tuple[tuple[float, float], str]:
+    """The measured ratios of (task, strategy); else the strategy's mean over tasks; two_stage (half frozen, half
+    tuned by default) the mean of feature_ensemble's and finetune's."""
+    if (task, strategy) in table:
+        return table[(task, strategy)], ""
+    if strategy == "two_stage":
+        parts = [speedup_for(table, task, kind) for kind in ("feature_ensemble", "finetune")]
+        return tuple(geometric_mean([p[0][i] for p in parts]) for i in range(2)), " (fe/ft mean)"
+    same = [value for (_, kind), value in table.items() if kind == strategy]
+    return tuple(geometric_mean([v[i] for v in same]) for i in range(2)), " (other tasks' mean)"
+
+
+def spent(folder: Path, speedup: Path | None = None) -> None:
     """Worker-seconds the finished cells spent (a worker holds one core at one thread per worker), split into
     updates, dev scoring during training, features computed by the cell and the rest; features read from the shared
     cache were paid once by whichever run computed them and are counted once, apart. A strategy's ratio to
@@ -99,9 +131,12 @@ def spent(folder: Path) -> None:
         for part in PARTS:
             parts[key][part] += result[part]
         cached |= {cost["key"]: cost["seconds"] or 0.0 for cost in result["feature_cost"] if not cost["computed_here"]}
-    print("| task | strategy | cells | worker-h | updates | dev scoring | features | rest | × feature_ensemble |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    table = speedups(speedup) if speedup else None
+    print("| task | strategy | cells | worker-h | updates | dev scoring | features | rest | × feature_ensemble |"
+          + (" new code: ratios (update, scoring) | worker-h |" if table else ""))
+    print("|---|---|---|---|---|---|---|---|---|" + ("---|---|" if table else ""))
     by_strategy: dict[str, float] = defaultdict(float)
+    projected_by_strategy: dict[str, float] = defaultdict(float)
     for (task, strategy), cells in sorted(walls.items()):
         wall = sum(cells.values())
         by_strategy[strategy] += wall
@@ -109,9 +144,22 @@ def spent(folder: Path) -> None:
         baseline = walls.get((task, "feature_ensemble"), {})
         both = [cell for cell in cells if cell in baseline]
         ratio = f"{sum(cells[c] for c in both) / sum(baseline[c] for c in both):.2f}×" if both else "—"
-        print(f"| {task} | {strategy} | {len(cells)} | {wall / 3600:.2f} | "
-              + " | ".join(f"{share:.0%}" for share in [*shares, 1 - sum(shares)]) + f" | {ratio} |")
+        line = (f"| {task} | {strategy} | {len(cells)} | {wall / 3600:.2f} | "
+                + " | ".join(f"{share:.0%}" for share in [*shares, 1 - sum(shares)]) + f" | {ratio} |")
+        if table:
+            (update, scoring), note = speedup_for(table, task, strategy)
+            rest = wall * (1 - sum(shares))
+            new = (parts[(task, strategy)]["train_seconds"] / update + parts[(task, strategy)]["feature_seconds"]
+                   + (parts[(task, strategy)]["eval_seconds"] + rest) / scoring)
+            projected_by_strategy[strategy] += new
+            line += f" {update:.2f}x, {scoring:.2f}x{note} | {new / 3600:.2f} |"
+        print(line)
     whole = sum(by_strategy.values())
+    if table:
+        total = sum(projected_by_strategy.values())
+        print(f"\nWith the new code (--speedup {speedup}): {total / 3600:.1f} worker-hours instead of "
+              f"{whole / 3600:.1f} ({whole / total:.2f}x; "
+              + ", ".join(f"{s} {t / 3600:.1f}" for s, t in sorted(projected_by_strategy.items())) + ")")
     print(f"\n{sum(map(len, walls.values()))} cells, {whole / 3600:.1f} worker-hours "
           f"({', '.join(f'{s} {t / 3600:.1f}' for s, t in sorted(by_strategy.items()))}); features read from "
           f"the cache: {len(cached)} files, {sum(cached.values()) / 60:.1f} min when computed")
@@ -127,6 +175,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--spent", action="store_true", help="summarise the finished cells in FOLDER instead")
+    parser.add_argument("--speedup", type=Path, default=None,
+                        help="with --spent: bench_cells.py's JSON, to project the cells' cost with the new code")
     parser.add_argument("--max-epochs", type=int, default=30)
     parser.add_argument("--min-steps", type=int, default=300)
     parser.add_argument("--max-steps", type=int, default=None)
@@ -135,7 +185,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=lambda text: [int(x) for x in text.split(",")], default=[100, 1000, 5000])
     args = parser.parse_args()
     if args.spent:
-        return spent(args.folder)
+        return spent(args.folder, args.speedup)
     cells = {}
     for path in sorted(cell / RESULT_FILE for cell in cell_folders(args.folder) if (cell / RESULT_FILE).is_file()):
         result = CellResult.read(path).to_json()

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from elmo_bench.tasks.layers import AttentionPool, MaskedBiLSTM, masked_max_pool, masked_mean_pool
+from elmo_bench.tasks.layers import (AttentionPool, MaskedBiLSTM, length_groups, masked_max_pool,
+                                     masked_mean_pool)
 
 
 def test_padding_does_not_change_a_sequence_outputs():
@@ -19,6 +21,43 @@ def test_padding_does_not_change_a_sequence_outputs():
         alone = torch.nn.LSTM.forward(lstm, batch[row : row + 1, :n])[0]  # the plain LSTM on the unpadded row
         torch.testing.assert_close(padded[row, :n], alone[0])
         assert not padded[row, n:].any()
+
+
+def test_the_padded_run_matches_the_packed_lstm_with_its_dropout_masks():
+    """Rows run in groups of similar length, each direction one call over a padded group: the outputs and gradients
+    of nn.LSTM on the packed batch, with the same dropout masks between layers from the same seed."""
+    torch.manual_seed(0)
+    lstm = MaskedBiLSTM(input_dim=6, hidden_dim=4, layers=2, dropout=0.5).train()
+    lengths = torch.tensor([5, 5, 1, 4, 5, 2])  # two groups: the five longest, then the 1 (length_groups)
+    inputs = torch.randn(6, 5, 6, requires_grad=True)
+    mask = torch.arange(5)[None, :] < lengths[:, None]
+    weights = torch.randn(6, 5, 8)
+
+    def run(forward):
+        torch.manual_seed(7)
+        outputs = forward()
+        (outputs * weights).sum().backward()
+        grads = [p.grad.clone() for p in lstm.parameters()] + [inputs.grad.clone()]
+        lstm.zero_grad()
+        inputs.grad = None
+        return outputs.detach(), grads
+
+    def packed_reference():
+        packed = pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
+        return pad_packed_sequence(torch.nn.LSTM.forward(lstm, packed)[0], batch_first=True, total_length=5)[0]
+
+    outputs, grads = run(lambda: lstm(inputs, mask))
+    expected, expected_grads = run(packed_reference)
+    torch.testing.assert_close(outputs, expected)
+    for grad, expected_grad in zip(grads, expected_grads):
+        torch.testing.assert_close(grad, expected_grad)
+    assert not outputs[mask.logical_not()].any()
+
+
+def test_length_groups_keep_padding_within_the_fill():
+    assert length_groups([5, 5, 1, 4, 5, 2], 1.25) == [[0, 1, 4, 3, 5], [2]]  # 5 x 5 = 25 <= 1.25 x 21; 30 > 27.5
+    assert length_groups([3, 3, 3], 1.0) == [[0, 1, 2]]
+    assert length_groups([4, 2], 1.0) == [[0], [1]]
 
 
 def test_masked_max_pool_matches_numpy():

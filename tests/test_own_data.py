@@ -312,6 +312,26 @@ def test_extra_test_from_the_hub(trec_root, monkeypatch):
         load([*TREC, "+task.extra_test.web=hub:someone/questions@dev"], trec_root)
 
 
+def test_an_extra_test_set_sampled_down_by_its_key(trec_root):
+    lines = [f"HUM:ind question {i} ?" for i in range(10)]
+    write(trec_root / "web/questions.txt", "\n".join(lines) + "\n", encoding="latin-1")
+    extra = ["+task.extra_test.web=web/questions.txt", "+task.extra_test_max_examples.web=4"]
+    first = load([*TREC, *extra, "task.extra_test_seed=3"], trec_root).extra_test["web"]
+    again = load([*TREC, *extra, "task.extra_test_seed=3"], trec_root).extra_test["web"]
+    other = load([*TREC, *extra, "task.extra_test_seed=4"], trec_root).extra_test["web"]
+    ids = [e.id for e in first.examples]
+    assert len(ids) == 4 and ids == sorted(ids, key=lambda i: int(i.split("-")[1]))  # kept in file order
+    assert ids == [e.id for e in again.examples] and ids != [e.id for e in other.examples]
+    assert {e.texts[0][1] for e in first.examples} == {str(int(i.split("-")[1]) - 1) for i in ids}  # ids count lines from 1
+    assert (first.details["examples"], first.details["examples_read"], first.details["as_read"]["examples"]) == (4, 10, 10)
+    assert (first.details["max_examples"], first.details["sample_seed"]) == (4, 3)
+    everything = load([*TREC, "+task.extra_test.web=web/questions.txt", "+task.extra_test_max_examples.web=10"],
+                      trec_root).extra_test["web"]
+    assert len(everything.examples) == 10 and "examples_read" not in everything.details
+    with pytest.raises(ConfigError, match=re.escape("'task.extra_test_max_examples.tweets'")):
+        make_config([*TREC, *extra, "+task.extra_test_max_examples.tweets=2"])
+
+
 def test_missing_extra_test_file_names_the_key(trec_root):
     with pytest.raises(DataError, match=r"task\.extra_test\.tweets: data file not found: .*tweets\.label"):
         load([*TREC, "+task.extra_test.tweets=trec/tweets.label"], trec_root)

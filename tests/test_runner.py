@@ -63,6 +63,7 @@ def test_ner_feature_ensemble_writes_a_complete_record(overrides):
         assert key in result, key
     assert (result["task"], result["strategy"], result["train_size"], result["metric"]) == (
         "ner", "feature_ensemble", 80, "f1")
+    assert (result["precision"], result["config"]["trainer"]["precision"]) == ("fp32", "fp32")
     assert result["train_pool"] == 120 and result["epochs"] == 2
     # where the time went: dev scored twice during training, inside the cell's whole wall time
     assert 0 < result["eval_seconds"] and len(result["history"]) == 2
@@ -125,6 +126,15 @@ def test_a_different_config_in_a_finished_cell_is_refused(overrides):
     changed = make_config([*overrides, "task=pos", "data.train_size=30", "trainer.max_epochs=1", "trainer.lr=0.01"])
     with pytest.raises(ConfigError, match=r"trainer\.lr: 0\.001 -> 0\.01"):
         run(changed)
+
+
+def test_auto_precision_is_recorded_as_the_precision_run(overrides, monkeypatch):
+    from elmo_bench import training
+
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
+    result = run(make_config([*overrides, "task=ner", "strategy=feature_ensemble", "data.train_size=40",
+                              "trainer.precision=auto"]))
+    assert (result["precision"], result["config"]["trainer"]["precision"]) == ("fp32", "auto")
 
 
 def test_a_cell_recorded_before_a_knob_existed_matches_the_knobs_old_value():

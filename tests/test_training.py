@@ -269,3 +269,21 @@ def test_min_delta_is_a_number_or_auto():
         TrainerConfig(min_delta="often")
     with pytest.raises(ConfigError, match="trainer.smooth_evals"):
         TrainerConfig(smooth_evals=0)
+
+
+def test_auto_precision_is_bf16_only_where_the_cpu_has_it(tmp_path, monkeypatch):
+    from elmo_bench import training
+    from elmo_bench.config import Precision
+
+    cpu = torch.device("cpu")
+    with_bf16 = tmp_path / "zen4"
+    with_bf16.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 avx512_vnni\n\n")
+    without = tmp_path / "zen2"
+    without.write_text("processor\t: 0\nflags\t\t: fpu avx2 fma\nbugs\t\t: avx512_bf16\n")  # a flag outside flags
+    assert training.cpu_has_native_bf16(with_bf16) and not training.cpu_has_native_bf16(without)
+    assert not training.cpu_has_native_bf16(tmp_path / "absent")
+    for native, expected in ((True, Precision.bf16), (False, Precision.fp32)):
+        monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: native)
+        assert training.resolve_precision(cpu, Precision.auto) == expected
+        assert training.resolve_precision(cpu, Precision.fp32) == Precision.fp32
+        assert training.resolve_precision(cpu, Precision.bf16) == Precision.bf16  # asked for: kept (with a warning)

@@ -77,6 +77,7 @@ class Precision(Choice):
     fp32 = "fp32"
     bf16 = "bf16"
     fp16 = "fp16"
+    auto = "auto"  # bf16 where the device computes it natively (a CPU with AVX512-BF16 or AMX, a bf16 GPU), else fp32
 
 
 class Optimizer(Choice):

@@ -18,10 +18,11 @@ from .layout import CONFIG_FILE
 # task.unseen_labels: earlier runs scored an unseen tag as wrong without a word; on data where a run with "error"
 # succeeds (no unseen tag), that is the same experiment. Issue 52's recipe keys: earlier runs spanned each stage's
 # budget, clipped all parameters jointly, scored the whole dev split and had patience follow the last score alone
-# (data.dev_cap plays no part with dev_size null).
+# (data.dev_cap plays no part with dev_size null). task.extra_test_max_examples / extra_test_seed: earlier runs
+# scored every example of an extra test set.
 ADDED_KEYS = {"trainer.min_delta": 0.0, "task.unseen_labels": "error", "trainer.schedule_horizon": "budget",
               "trainer.clip_groups": "joint", "trainer.smooth_evals": 1, "data.dev_size": None,
-              "data.dev_cap": 1000}
+              "data.dev_cap": 1000, "task.extra_test_max_examples": {}, "task.extra_test_seed": 0}
 # Keys that may change without changing the cell: a run may resume with another thread count, or on another
 # device (a cell started on a CPU and resumed on a GPU; the checkpoint is loaded onto whichever runs it).
 IGNORED_FOR_IDENTITY = ("force", "keep_checkpoint", "keep_encoder", "trainer.device", "trainer.threads")

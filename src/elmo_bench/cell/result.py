@@ -109,6 +109,7 @@ class CellResult:
     peak_memory_mb: Optional[float] = None
     scalar_mix: Optional[dict] = None
     device: Optional[str] = None
+    precision: Optional[str] = None  # what the cell computed in (trainer.precision, with auto resolved)
     threads: Optional[int] = None
     data_source: Optional[str] = None
     data_details: Optional[dict] = None

@@ -13,7 +13,7 @@ import resource
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from ..strategies.embedder import WordVocabulary
 from ..strategies.feature_cache import FeatureCost
 from ..tasks import Example, Splits, Task, make_task
 from ..threads import set_threads
-from ..training import Attempt, Progress, Trainer, check_precision, predict
+from ..training import Attempt, Progress, Trainer, check_precision, predict, resolve_precision
 from .atomic import save_torch, write_json
 from .claim import CellLock
 from .identity import check_same_cell, config_record
@@ -229,6 +229,9 @@ def train_and_evaluate(config: RunConfig, folder: Path, checkpoint: Path, record
     attempt = Attempt()  # the cell's wall and CPU time, counted from here
     device = resolve_device(config.trainer.device)
     check_precision(device, config.trainer.precision)  # before the features, which may take hours
+    # auto settles here, on the device the cell runs on; the config record (written already) keeps what was asked
+    config = replace(config, trainer=replace(config.trainer,
+                                             precision=resolve_precision(device, config.trainer.precision)))
     set_threads(config.trainer.threads)
     host_seconds_at_start = host_speed.reference_seconds(device)
     cell = build(config, device)
@@ -318,6 +321,7 @@ def result_record(config: RunConfig, cell: Cell, progress: Progress, metrics: di
         peak_memory_mb=round(peak_memory_mb(device), 1),
         scalar_mix=cell.embedder.mix_summary(),
         device=str(device),
+        precision=str(config.trainer.precision),
         threads=torch.get_num_threads(),
         data_source=cell.splits.source,
         data_details={**cell.splits.details, "dev_examples": len(cell.dev), "dev_pool": len(cell.splits.dev)},

@@ -27,7 +27,7 @@ from ..errors import DataError
 from ..elmo import BiLM, batch_to_ids, load_bilm, save_weights
 from ..threads import set_threads
 from ..batching import bucket_batches
-from ..training import autocast, check_precision
+from ..training import autocast, check_precision, resolve_precision
 from .batches import SentenceBatches, StreamBatches
 from .config import LRDecay, PretrainConfig
 from .corpus import corpus_files, sentences
@@ -93,7 +93,7 @@ def choose_precision(config: PretrainConfig, device: torch.device) -> Precision:
     if config.precision is None:
         return Precision.bf16 if device.type == "cuda" else Precision.fp32
     check_precision(device, config.precision, "precision")
-    return config.precision
+    return resolve_precision(device, config.precision)  # auto: bf16 where the device has it natively
 
 
 def fingerprint(items: list) -> str:

@@ -6,6 +6,7 @@ turns a batch of token lists into vectors, and adds its own head on top.
 from __future__ import annotations
 
 import codecs
+import random
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -84,6 +85,10 @@ class TaskConfig:
     # name -> a file in the task's format, or hub:ID[:CONFIG][@SPLIT] (split default test): scored in the same
     # run by the selected model, each into predictions/extra_<name>.jsonl and result.json's extra_test.
     extra_test: dict[str, str] = field(default_factory=dict)
+    # name -> at most this many of that extra test set's examples are scored: a sample drawn with
+    # extra_test_seed (the same examples for every cell), kept in file order; result.json's record says so
+    extra_test_max_examples: dict[str, int] = field(default_factory=dict)
+    extra_test_seed: int = 0
 
     @property
     def hub_source(self) -> str:
@@ -104,6 +109,11 @@ class TaskConfig:
                   "a name of letters, digits, '_', '.' and '-' (it names the predictions file)")
             if is_hub_ref(location):
                 parse_hub_ref(location, f"task.extra_test.{name}")
+        for name, count in self.extra_test_max_examples.items():
+            check(name in self.extra_test, f"task.extra_test_max_examples.{name}",
+                  f"names no extra test set (task.extra_test has {', '.join(self.extra_test) or 'none'})")
+            check(count >= 1, f"task.extra_test_max_examples.{name}", f"must be >= 1, got {count}")
+        check(self.extra_test_seed >= 0, "task.extra_test_seed", f"must be >= 0, got {self.extra_test_seed}")
 
 
 def check_unique_ids(examples: Sequence[Example], split: str, source: str) -> None:
@@ -181,6 +191,19 @@ class Task(ABC):
     def load_splits(self, data_root: str, use_hub: bool) -> Splits: ...
 
     def _extra_test(self, name: str, location: str, data_root: str) -> ExtraTest:
+        """An extra test set, sampled down to task.extra_test_max_examples.NAME when set."""
+        extra = self._read_extra_test(name, location, data_root)
+        limit = self.config.extra_test_max_examples.get(name)
+        if limit is None or len(extra.examples) <= limit:
+            return extra
+        chosen = sorted(random.Random(self.config.extra_test_seed).sample(range(len(extra.examples)), limit))
+        sampled = [extra.examples[i] for i in chosen]
+        # the counts of what is scored, and those of the whole set as read
+        details = self.evaluation_details(sampled) | {"examples_read": len(extra.examples), "max_examples": limit,
+                                                      "sample_seed": self.config.extra_test_seed, "as_read": extra.details}
+        return ExtraTest(sampled, extra.source, details)
+
+    def _read_extra_test(self, name: str, location: str, data_root: str) -> ExtraTest:
         """An extra test set; any error in it names its key as well as its file and line."""
         key, prefix = f"task.extra_test.{name}", f"extra_{name}"
         try:
