@@ -125,7 +125,7 @@ def spent(folder: Path, speedup: Path | None = None) -> None:
         counted = sum(result[part] for part in PARTS)
         resumed_early += counted > result["wall_seconds"]
         walls[key][(result["train_size"], result["seed"])] = max(result["wall_seconds"], counted)
-        if "cpu_seconds" in result:
+        if result.get("cpu_seconds") is not None:
             cpu_cells, cpu_seconds, cpu_walls = (cpu_cells + 1, cpu_seconds + result["cpu_seconds"],
                                                  cpu_walls + result["wall_seconds"])
         for part in PARTS:

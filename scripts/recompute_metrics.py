@@ -61,7 +61,7 @@ def scored_sets(result: dict) -> list[tuple[str, str, float, str]]:
     """(name, metric, recorded score, predictions file) of dev, test and every extra test set with a score."""
     sets = [(split, result["metric"], result[split], result["predictions"][split]) for split in ("dev", "test")]
     sets += [(f"extra_test.{name}", extra["metric"], extra["score"], extra["predictions"])
-             for name, extra in result.get("extra_test", {}).items()]
+             for name, extra in (result.get("extra_test") or {}).items()]
     return [entry for entry in sets if entry[2] is not None]
 
 

@@ -16,11 +16,12 @@ from scipy import stats
 from elmo_bench.config import PROJECT_ROOT
 from elmo_bench.errors import ConfigError, DataError, DataFormatError
 from elmo_bench.data.hub import HubRef, parse_hub_ref
+from elmo_bench.cell.layout import read_predictions
 from elmo_bench.cell.runner import cell_dir, run
 from elmo_bench.tasks import make_task
 from elmo_bench.tasks.tagging import TaggingTaskConfig
 
-from runs import FAST, make_config, offline_overrides, read_jsonl
+from runs import FAST, make_config, offline_overrides
 from test_generic_readers import CONLLU, write
 
 sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
@@ -350,7 +351,7 @@ def run_with_extra_test(overrides: list[str], root: Path, tmp_path: Path, monkey
     assert entry["predictions"] == "predictions/extra_ood.jsonl.gz" and entry["source"] == str(root / extra)
     assert entry["score"] == entry["metrics"][result["metric"]]
     assert recompute_metrics.main([str(folder)]) == 0
-    return result, read_jsonl(folder / entry["predictions"])
+    return result, read_predictions(folder, entry["predictions"])
 
 
 @pytest.mark.slow
