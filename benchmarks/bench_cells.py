@@ -40,7 +40,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from elmo_bench.cell.layout import CellKey, predictions_name, read_predictions, size_tag  # noqa: E402
+from elmo_bench.cell.layout import RESULT_FILE, CellKey, predictions_name, read_predictions, size_tag  # noqa: E402
 from elmo_bench.cell.result import CellResult  # noqa: E402
 
 TASKS = ("ner", "pos", "sst5", "stsb")
@@ -95,7 +95,7 @@ def measure(side: str, source: Path, cell: tuple, repeat: int, args, extra: list
     task, strategy, size = cell
     output = Path(args.out) / side / f"repeat{repeat}"
     wall, cpu = run_cell(source, task, strategy, size, output, args, extra)
-    result = CellResult.read(folder(output, task, strategy, size) / "result.json")
+    result = CellResult.read(folder(output, task, strategy, size) / RESULT_FILE)
     features_computed = sum(c["seconds"] or 0.0 for c in result.feature_cost or [] if c["computed_here"])
     return {"side": side, "cell": f"{task}:{strategy}:{size}", "repeat": repeat, "wall": wall - features_computed,
             "cpu": cpu - features_computed, "cell_cpu": result.cpu_seconds,

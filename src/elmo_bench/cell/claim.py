@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CellBusy
+from .layout import CLAIM_FILE
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def _alive(pid: int) -> bool:
 
 class CellLock:
     def __init__(self, folder: Path, stale_after: float = 600.0, heartbeat: float = 30.0):
-        self.path = Path(folder) / ".claim"
+        self.path = Path(folder) / CLAIM_FILE
         self.stale_after, self.heartbeat = stale_after, heartbeat
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

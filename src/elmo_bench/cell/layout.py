@@ -128,7 +128,6 @@ def _archive_members(archive: Path, mtime_ns: int) -> dict[str, bytes]:
         return {member.name: tar.extractfile(member).read() for member in tar.getmembers() if member.isfile()}
 
 
-
 def read_predictions(folder: Path, name: str) -> list[dict]:
     """The records of a predictions file named in result.json (see read_predictions_text)."""
     return [json.loads(line) for line in read_predictions_text(folder, name).splitlines()]

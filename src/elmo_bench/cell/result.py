@@ -23,45 +23,45 @@ class InvalidResult(ValueError):
     """A result.json that cannot be used; the message says why."""
 
 
-def _is_text(value) -> bool:
+def is_text(value) -> bool:
     return isinstance(value, str) and value != ""
 
 
-def _is_int(value) -> bool:
+def is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value) -> bool:
+def is_number(value) -> bool:
     # json.loads accepts NaN and Infinity; either would poison every mean it enters.
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _is_seconds(value) -> bool:
-    return _is_number(value) and value >= 0
+def is_seconds(value) -> bool:
+    return is_number(value) and value >= 0
 
 
 # key -> (check, what was expected): the keys every reader relies on
 REQUIRED = {
-    "task": (_is_text, "a non-empty string"),
-    "dataset": (_is_text, "a non-empty string"),
-    "strategy": (_is_text, "a non-empty string"),
-    "model": (_is_text, "a non-empty string"),
-    "train_size": (lambda v: _is_int(v) and v > 0, "a positive integer"),
-    "seed": (_is_int, "an integer"),
-    "metric": (_is_text, "a non-empty string"),
-    "dev": (_is_number, "a finite number"),
-    "test": (_is_number, "a finite number"),
-    "train_seconds": (_is_seconds, "a non-negative number"),
-    "trainable_params": (lambda v: _is_int(v) and v >= 0, "a non-negative integer"),
+    "task": (is_text, "a non-empty string"),
+    "dataset": (is_text, "a non-empty string"),
+    "strategy": (is_text, "a non-empty string"),
+    "model": (is_text, "a non-empty string"),
+    "train_size": (lambda v: is_int(v) and v > 0, "a positive integer"),
+    "seed": (is_int, "an integer"),
+    "metric": (is_text, "a non-empty string"),
+    "dev": (is_number, "a finite number"),
+    "test": (is_number, "a finite number"),
+    "train_seconds": (is_seconds, "a non-negative number"),
+    "trainable_params": (lambda v: is_int(v) and v >= 0, "a non-negative integer"),
 }
 # optional keys with a type: absent or null is fine, anything else must pass
 OPTIONAL = {
-    "eval_seconds": (_is_seconds, "a non-negative number"),
-    "feature_seconds": (_is_seconds, "a non-negative number"),
+    "eval_seconds": (is_seconds, "a non-negative number"),
+    "feature_seconds": (is_seconds, "a non-negative number"),
     "baseline": (lambda v: isinstance(v, bool), "true or false"),
-    "requested_train_size": (lambda v: _is_number(v) and v > 0, "null or a positive number"),
+    "requested_train_size": (lambda v: is_number(v) and v > 0, "null or a positive number"),
     "config": (lambda v: isinstance(v, dict), "a JSON object"),
-    "predictions": (lambda v: isinstance(v, dict) and all(_is_text(p) for p in v.values()),
+    "predictions": (lambda v: isinstance(v, dict) and all(is_text(p) for p in v.values()),
                     "an object of split: file"),
 }
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..cell.identity import ADDED_KEYS
 from ..cell.layout import PROBE_FILE, RESULT_FILE, CellKey, cell_folders
-from ..cell.result import CellResult, InvalidResult, _is_int, _is_number, _is_text
+from ..cell.result import CellResult, InvalidResult, is_int, is_number, is_text
 from ..config import conf_choices
 
 # Config keys that never make two runs different settings: the seed axis, where a run was written, rerun switches.
@@ -160,7 +160,7 @@ def _device_type(device) -> str:
     """"cuda" for "cuda:1": seconds compare across GPUs of one kind of device, never between CPU and GPU."""
     if device is None:
         return ""
-    if not _is_text(device):
+    if not is_text(device):
         raise InvalidResult(f"corrupt: 'device' is {device!r}, expected a device name such as 'cpu' or 'cuda:0'")
     return device.split(":")[0]
 
@@ -171,8 +171,8 @@ def _host_speed(entry) -> HostSpeed | None:
         return None
     fields = entry if isinstance(entry, dict) else {}
     seconds = fields.get("seconds")
-    if not (_is_text(fields.get("workload")) and _is_text(fields.get("device")) and _is_int(fields.get("threads"))
-            and isinstance(seconds, list) and seconds and all(_is_number(s) and s > 0 for s in seconds)):
+    if not (is_text(fields.get("workload")) and is_text(fields.get("device")) and is_int(fields.get("threads"))
+            and isinstance(seconds, list) and seconds and all(is_number(s) and s > 0 for s in seconds)):
         raise InvalidResult(f"corrupt: 'host_speed' is {entry!r}, expected {{'workload', 'device', 'threads', "
                             "'seconds': [positive numbers]}")
     return HostSpeed((fields["workload"], fields["device"], fields["threads"]), sum(seconds) / len(seconds))
@@ -181,7 +181,7 @@ def _host_speed(entry) -> HostSpeed | None:
 def _best_at_last_eval(history, best_step) -> bool | None:
     """Whether the run's best dev score came at its last evaluation: training stopped while still improving,
     so the run is limited by its budget, not converged. None where the result records no history."""
-    if not (isinstance(history, list) and history and isinstance(history[-1], dict) and _is_int(best_step)):
+    if not (isinstance(history, list) and history and isinstance(history[-1], dict) and is_int(best_step)):
         return None
     return history[-1].get("step") == best_step
 
@@ -191,7 +191,7 @@ def _class_f1(metrics) -> dict[str, float]:
     test = metrics.get("test") if isinstance(metrics, dict) else None
     if not isinstance(test, dict):
         return {}
-    return {key[3:]: float(value) for key, value in sorted(test.items()) if key.startswith("f1_") and _is_number(value)}
+    return {key[3:]: float(value) for key, value in sorted(test.items()) if key.startswith("f1_") and is_number(value)}
 
 
 def _extra_tests(extra, metric: str) -> dict[str, ExtraTestResult]:
@@ -202,7 +202,7 @@ def _extra_tests(extra, metric: str) -> dict[str, ExtraTestResult]:
         raise InvalidResult(f"corrupt: 'extra_test' is {extra!r}, expected {{name: {{'score', 'predictions'}}}}")
     return {name: ExtraTestResult(float(record["score"]), record.get("predictions"))
             for name, record in sorted(extra.items())
-            if record.get("metric", metric) == metric and _is_number(record.get("score"))}
+            if record.get("metric", metric) == metric and is_number(record.get("score"))}
 
 
 # What two runs compared as a pair must share (besides the task, size and seed of their row), by the name the
@@ -232,11 +232,11 @@ def _feature_costs(costs) -> tuple[tuple[str, float], ...] | None:
     wrong = InvalidResult(f"corrupt: 'feature_cost' is {costs!r}, expected a list of {{'key', 'seconds'}}")
     if costs is None:
         return None
-    if not isinstance(costs, list) or not all(isinstance(cost, dict) and _is_text(cost.get("key")) for cost in costs):
+    if not isinstance(costs, list) or not all(isinstance(cost, dict) and is_text(cost.get("key")) for cost in costs):
         raise wrong
     if any(cost.get("seconds") is None for cost in costs):  # a cache file from before costs were kept
         return None
-    if not all(_is_number(cost["seconds"]) and cost["seconds"] >= 0 for cost in costs):
+    if not all(is_number(cost["seconds"]) and cost["seconds"] >= 0 for cost in costs):
         raise wrong
     return tuple((cost["key"], float(cost["seconds"])) for cost in costs)
 
@@ -251,7 +251,7 @@ def _layer_weights(scalar_mix) -> tuple[float, ...] | None:
     weights = scalar_mix.get("weights")
     if weights is None:
         return None
-    if not isinstance(weights, list) or not weights or not all(_is_number(w) for w in weights):
+    if not isinstance(weights, list) or not weights or not all(is_number(w) for w in weights):
         raise wrong_type
     return tuple(float(w) for w in weights)
 
